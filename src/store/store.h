@@ -1,0 +1,197 @@
+/* The storage API: the only way protocol front-ends and the CLI reach accounts,
+ * mailboxes and messages. A backend fills in struct store_ops; callers use the
+ * store_* functions below and never see SQL. Every call may be made from any
+ * thread; reads use a per-thread connection, writes go through the backend's
+ * single writer, which batches concurrent writes into one commit and one fsync
+ * (group commit). A write call returns only after its data is durable.
+ *
+ * Conventions: functions return STORE_OK (0) or a negative enum store_status;
+ * after STORE_ERROR, store_last_error() gives a human-readable reason for logs
+ * (never shown to clients). Out-parameters end in _r.
+ *
+ * Message content is stored exactly once and shared by every mailbox entry that
+ * refers to it. Stored content always has CRLF line endings: delivery turns bare
+ * LF into CRLF (a lone CR is kept as is). */
+#ifndef ROOST_STORE_H
+#define ROOST_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum store_status {
+	STORE_OK = 0,
+	STORE_ERROR = -1,    /* I/O or internal failure; see *error_r */
+	STORE_NOTFOUND = -2, /* no such account / mailbox / message */
+	STORE_EXISTS = -3,   /* name already taken */
+	STORE_INVALID = -4,  /* bad argument (empty or malformed name, ...) */
+};
+
+/* System flags as bits (keywords are kept separately as text). */
+enum store_flag {
+	STORE_FLAG_SEEN = 1 << 0,
+	STORE_FLAG_ANSWERED = 1 << 1,
+	STORE_FLAG_FLAGGED = 1 << 2,
+	STORE_FLAG_DELETED = 1 << 3,
+	STORE_FLAG_DRAFT = 1 << 4,
+};
+
+struct store;
+
+struct store_account {
+	int64_t id;
+	char *name;        /* login name, as stored (lookups are case-insensitive) */
+	char *pwhash;      /* crypt(3) hash: $y$, $6$, $2b$ ... */
+	char *apop_secret; /* plaintext-equivalent secret for APOP, or NULL when disabled */
+	int64_t created;   /* unix time */
+	int64_t pop3_first_login; /* unix time of the first POP3 login, 0 when never */
+};
+
+struct store_mailbox {
+	int64_t id;
+	int64_t account_id;
+	char *name;        /* UTF-8, '/' separates levels; "INBOX" is always spelled so */
+	uint32_t uidvalidity;
+	uint32_t uidnext;
+	uint64_t highestmodseq;
+	char *special_use; /* "\\Trash" etc., or NULL */
+	bool subscribed;
+	uint32_t messages; /* entries currently in the mailbox */
+	uint64_t bytes;    /* sum of their sizes */
+};
+
+/* One entry of a mailbox as a POP3 maildrop or IMAP session sees it. */
+struct store_entry {
+	uint32_t uid;
+	int64_t message_id; /* the shared content */
+	uint64_t size;      /* octets of the stored (CRLF) content */
+	int64_t internal_date; /* unix time the message arrived / was appended */
+	uint32_t flags;     /* enum store_flag bits */
+	uint64_t modseq;
+};
+
+/* Where one copy of a delivered message goes. */
+struct store_target {
+	int64_t account_id;
+	int64_t mailbox_id;
+	uint32_t flags;        /* initial flags */
+	int64_t internal_date; /* 0 means now */
+	uint32_t uid_r;        /* filled in: the UID assigned */
+};
+
+/* Called after a commit changed a mailbox; runs on the thread that observed the
+ * commit (writer thread, or the notification thread for changes made by another
+ * process such as `roost deliver`). Must be quick and must not call the store. */
+typedef void store_watch_fn(void *ctx, int64_t account_id, int64_t mailbox_id, uint64_t modseq);
+
+struct store_ops {
+	void (*close)(struct store *st);
+	void (*watch)(struct store *st, store_watch_fn *fn, void *ctx);
+
+	int (*account_create)(struct store *st, const char *name, const char *pwhash, int64_t *id_r);
+	int (*account_delete)(struct store *st, const char *name);
+	int (*account_find)(struct store *st, const char *name, struct store_account *r);
+	int (*account_list)(struct store *st, char ***names_r, size_t *n_r);
+	int (*account_set_password)(struct store *st, int64_t account_id, const char *pwhash, const char *apop_secret);
+	int (*account_set_pop3_first_login)(struct store *st, int64_t account_id, int64_t when);
+	int (*setting_get)(struct store *st, int64_t account_id, const char *key, char **value_r);
+	int (*setting_set)(struct store *st, int64_t account_id, const char *key, const char *value);
+
+	int (*mailbox_create)(struct store *st, int64_t account_id, const char *name, const char *special_use, int64_t *id_r);
+	int (*mailbox_delete)(struct store *st, int64_t account_id, const char *name);
+	int (*mailbox_find)(struct store *st, int64_t account_id, const char *name, struct store_mailbox *r);
+	int (*mailbox_list)(struct store *st, int64_t account_id, struct store_mailbox **r, size_t *n_r);
+
+	int (*deliver)(struct store *st, const char *data, size_t len, struct store_target *targets, size_t n_targets);
+	int (*entries)(struct store *st, int64_t account_id, int64_t mailbox_id, int64_t since, struct store_entry **r, size_t *n_r);
+	int (*message_read)(struct store *st, int64_t account_id, int64_t message_id, uint64_t offset, void *buf, size_t len, size_t *n_r);
+	int (*expunge)(struct store *st, int64_t account_id, int64_t mailbox_id, const uint32_t *uids, size_t n);
+	int (*move)(struct store *st, int64_t account_id, int64_t from_mailbox_id, int64_t to_mailbox_id, const uint32_t *uids, size_t n);
+};
+
+struct store {
+	const struct store_ops *ops;
+};
+
+/* Open (creating and migrating as needed) the embedded SQLite store in dir.
+ * group_commit=false makes every write its own transaction and fsync (for the
+ * benchmark's comparison). */
+int store_open_sqlite(const char *dir, bool group_commit, struct store **st_r, const char **error_r);
+
+/* Listen for commits made by other processes on the same store (e.g. `roost
+ * deliver`) and pass them to the watchers. Only the server calls this. */
+int store_listen_external(struct store *st, const char **error_r);
+
+static inline void store_close(struct store *st) { st->ops->close(st); }
+
+/* Register a watcher; all watchers must be registered before concurrent use. */
+static inline void store_watch(struct store *st, store_watch_fn *fn, void *ctx) { st->ops->watch(st, fn, ctx); }
+
+/* Accounts. account_create also creates INBOX and the special-use folders
+ * Drafts, Sent, Trash, Junk and Archive. Names are matched case-insensitively. */
+static inline int store_account_create(struct store *st, const char *name, const char *pwhash, int64_t *id_r)
+{ return st->ops->account_create(st, name, pwhash, id_r); }
+static inline int store_account_delete(struct store *st, const char *name)
+{ return st->ops->account_delete(st, name); }
+/* Fills r with allocated strings; release them with store_account_clear. */
+static inline int store_account_find(struct store *st, const char *name, struct store_account *r)
+{ return st->ops->account_find(st, name, r); }
+/* An allocated array of allocated names, sorted; free with store_strings_free. */
+static inline int store_account_list(struct store *st, char ***names_r, size_t *n_r)
+{ return st->ops->account_list(st, names_r, n_r); }
+/* apop_secret NULL disables APOP for the account. */
+static inline int store_account_set_password(struct store *st, int64_t account_id, const char *pwhash, const char *apop_secret)
+{ return st->ops->account_set_password(st, account_id, pwhash, apop_secret); }
+static inline int store_account_set_pop3_first_login(struct store *st, int64_t account_id, int64_t when)
+{ return st->ops->account_set_pop3_first_login(st, account_id, when); }
+/* Per-account settings that override config keys (e.g. "pop3.delete_mode").
+ * setting_get returns STORE_NOTFOUND when the account has no value; value NULL
+ * in setting_set removes the setting. */
+static inline int store_setting_get(struct store *st, int64_t account_id, const char *key, char **value_r)
+{ return st->ops->setting_get(st, account_id, key, value_r); }
+static inline int store_setting_set(struct store *st, int64_t account_id, const char *key, const char *value)
+{ return st->ops->setting_set(st, account_id, key, value); }
+
+/* Mailboxes. Names: non-empty UTF-8, no empty levels, no control characters;
+ * "INBOX" in any case means INBOX. INBOX cannot be deleted. Deleting a mailbox
+ * expunges its entries. */
+static inline int store_mailbox_create(struct store *st, int64_t account_id, const char *name, const char *special_use, int64_t *id_r)
+{ return st->ops->mailbox_create(st, account_id, name, special_use, id_r); }
+static inline int store_mailbox_delete(struct store *st, int64_t account_id, const char *name)
+{ return st->ops->mailbox_delete(st, account_id, name); }
+static inline int store_mailbox_find(struct store *st, int64_t account_id, const char *name, struct store_mailbox *r)
+{ return st->ops->mailbox_find(st, account_id, name, r); }
+/* An allocated array sorted by name; free with store_mailboxes_free. */
+static inline int store_mailbox_list(struct store *st, int64_t account_id, struct store_mailbox **r, size_t *n_r)
+{ return st->ops->mailbox_list(st, account_id, r, n_r); }
+
+/* Store one message (content kept once) into every target, assigning each a UID
+ * (targets[i].uid_r). Durable before it returns STORE_OK. All targets or none. */
+static inline int store_deliver(struct store *st, const char *data, size_t len, struct store_target *targets, size_t n_targets)
+{ return st->ops->deliver(st, data, len, targets, n_targets); }
+/* The entries of a mailbox in UID order, an allocated array (free()); when since
+ * is non-zero only entries with internal_date >= since. */
+static inline int store_entries(struct store *st, int64_t account_id, int64_t mailbox_id, int64_t since, struct store_entry **r, size_t *n_r)
+{ return st->ops->entries(st, account_id, mailbox_id, since, r, n_r); }
+/* Read up to len bytes of stored content from offset; *n_r < len only at the end. */
+static inline int store_message_read(struct store *st, int64_t account_id, int64_t message_id, uint64_t offset, void *buf, size_t len, size_t *n_r)
+{ return st->ops->message_read(st, account_id, message_id, offset, buf, len, n_r); }
+/* Remove the given UIDs atomically (UIDs not present are ignored), leaving
+ * tombstones with a new modseq; content no entry refers to any more is freed. */
+static inline int store_expunge(struct store *st, int64_t account_id, int64_t mailbox_id, const uint32_t *uids, size_t n)
+{ return st->ops->expunge(st, account_id, mailbox_id, uids, n); }
+/* Move the given UIDs to another mailbox of the same account atomically (new
+ * UIDs there, tombstones here). */
+static inline int store_move(struct store *st, int64_t account_id, int64_t from_mailbox_id, int64_t to_mailbox_id, const uint32_t *uids, size_t n)
+{ return st->ops->move(st, account_id, from_mailbox_id, to_mailbox_id, uids, n); }
+
+void store_account_clear(struct store_account *a);
+void store_mailbox_clear(struct store_mailbox *m);
+void store_mailboxes_free(struct store_mailbox *m, size_t n);
+void store_strings_free(char **s, size_t n);
+
+/* The error text of the last STORE_ERROR on this thread (for callers that passed
+ * no error_r). */
+const char *store_last_error(void);
+
+#endif
