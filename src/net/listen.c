@@ -1,0 +1,109 @@
+/* Listening sockets from the *.listen keys. Each ADDR:PORT of a served protocol
+ * becomes one non-blocking socket that every event loop watches (EPOLLEXCLUSIVE
+ * wakes one of them per connection). Keys of protocols not served yet are
+ * accepted and reported, never silently bound. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "core/log.h"
+#include "core/util.h"
+#include "net/net-internal.h"
+#include "pop3/pop3.h"
+
+struct served {
+	const char *key;
+	const struct proto *proto;
+	const char *timeout_key;
+};
+
+static const struct served served[] = {
+	{"pop3.listen", &pop3_proto, "pop3.idle_timeout"},
+	{"pop3s.listen", &pop3s_proto, "pop3.idle_timeout"},
+};
+
+static const char *reserved[] = {"imap.listen", "imaps.listen", "smtp.listen", "submission.listen",
+				 "submissions.listen", "lmtp.listen"};
+
+static int open_one(const char *item, struct listener *l, const char **error_r)
+{
+	static __thread char msg[256];
+	char *host, *port;
+	char *copy = xstrdup(item);
+	char *colon = strrchr(copy, ':');
+	*colon = '\0';
+	host = copy;
+	port = colon + 1;
+	if (host[0] == '[') {
+		host++;
+		host[strlen(host) - 1] = '\0';
+	}
+	struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
+	struct addrinfo *res = NULL;
+	int gai = getaddrinfo(strcmp(host, "*") == 0 ? NULL : host, port, &hints, &res);
+	if (gai != 0) {
+		snprintf(msg, sizeof msg, "%s: %s", item, gai_strerror(gai));
+		*error_r = msg;
+		free(copy);
+		return -1;
+	}
+	int fd = socket(res->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	int one = 1;
+	if (fd >= 0) {
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+		if (res->ai_family == AF_INET6)
+			setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+	}
+	if (fd < 0 || bind(fd, res->ai_addr, res->ai_addrlen) < 0 || listen(fd, 1024) < 0) {
+		snprintf(msg, sizeof msg, "cannot listen on %s: %s", item, strerror(errno));
+		*error_r = msg;
+		if (fd >= 0)
+			close(fd);
+		freeaddrinfo(res);
+		free(copy);
+		return -1;
+	}
+	freeaddrinfo(res);
+	free(copy);
+	l->fd = fd;
+	snprintf(l->addr, sizeof l->addr, "%s", item);
+	return 0;
+}
+
+int listeners_open(struct net *net, const struct config *cfg, const char **error_r)
+{
+	for (unsigned k = 0; k < ARRAY_LEN(reserved); k++)
+		if (config_str(cfg, reserved[k])[0] != '\0')
+			log_warn("event=config_ignored key=%s reason=\"protocol not served yet\"", reserved[k]);
+
+	for (unsigned s = 0; s < ARRAY_LEN(served); s++) {
+		char *list = xstrdup(config_str(cfg, served[s].key));
+		for (char *save = NULL, *item = strtok_r(list, ",", &save); item; item = strtok_r(NULL, ",", &save)) {
+			while (*item == ' ')
+				item++;
+			size_t n = strlen(item);
+			while (n > 0 && item[n - 1] == ' ')
+				item[--n] = '\0';
+			if (n == 0)
+				continue;
+			net->listeners = xrealloc(net->listeners, (net->nlisteners + 1) * sizeof *net->listeners);
+			struct listener *l = &net->listeners[net->nlisteners];
+			memset(l, 0, sizeof *l);
+			l->proto = served[s].proto;
+			l->idle_timeout_s = (int)config_int(cfg, served[s].timeout_key);
+			if (open_one(item, l, error_r) < 0) {
+				free(list);
+				return -1;
+			}
+			net->nlisteners++;
+			log_info("event=listen proto=%s addr=%s", l->proto->name, l->addr);
+		}
+		free(list);
+	}
+	return 0;
+}
