@@ -27,6 +27,7 @@ ASAN_LIB_OBJS := $(LIB_SRCS:%.c=build/asan/%.o)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=build/asan/unit/%)
 
 DATA ?= ./var
+FUZZ_SMOKE_SECONDS ?= 10
 
 .PHONY: all deps run test unit integration bench fuzz clean format
 all: build/roost
@@ -67,9 +68,11 @@ unit: $(UNIT_BINS)
 integration: build/asan/roost build/bench/store-bench
 	@scripts/run-integration.sh
 
+# The integration tests run last so that pytest's summary is the closing line.
 test:
-	@scripts/deps.sh build test
+	@scripts/deps.sh build test fuzz
 	@$(MAKE) --no-print-directory unit
+	@fuzz/run.sh $(FUZZ_SMOKE_SECONDS)
 	@$(MAKE) --no-print-directory integration
 
 bench:

@@ -241,20 +241,24 @@ static char *trim(char *s)
 	return s;
 }
 
-int config_load_file(struct config *cfg, const char *path, char **error_r)
+#define CONFIG_MAX_LINE 4096
+
+static int load_stream(struct config *cfg, FILE *f, const char *path, char **error_r)
 {
-	FILE *f = fopen(path, "r");
-	if (f == NULL) {
-		*error_r = xasprintf("%s: %s", path, strerror(errno));
-		return -1;
-	}
-	char line[4096];
+	char *line = NULL;
+	size_t cap = 0;
+	ssize_t n;
 	unsigned lineno = 0;
 	int ret = 0;
-	while (fgets(line, sizeof line, f) != NULL) {
+	while ((n = getline(&line, &cap, f)) >= 0) {
 		lineno++;
-		if (strchr(line, '\n') == NULL && !feof(f)) {
+		if (n > CONFIG_MAX_LINE) {
 			*error_r = xasprintf("%s:%u: line too long", path, lineno);
+			ret = -1;
+			break;
+		}
+		if ((size_t)n != strlen(line)) {
+			*error_r = xasprintf("%s:%u: NUL byte in line", path, lineno);
 			ret = -1;
 			break;
 		}
@@ -281,6 +285,32 @@ int config_load_file(struct config *cfg, const char *path, char **error_r)
 			break;
 		}
 	}
+	free(line);
+	return ret;
+}
+
+int config_load_file(struct config *cfg, const char *path, char **error_r)
+{
+	FILE *f = fopen(path, "r");
+	if (f == NULL) {
+		*error_r = xasprintf("%s: %s", path, strerror(errno));
+		return -1;
+	}
+	int ret = load_stream(cfg, f, path, error_r);
+	fclose(f);
+	return ret;
+}
+
+int config_load_string(struct config *cfg, const char *name, const char *text, size_t len, char **error_r)
+{
+	if (len == 0)
+		return 0;
+	FILE *f = fmemopen((void *)text, len, "r");
+	if (f == NULL) {
+		*error_r = xasprintf("%s: %s", name, strerror(errno));
+		return -1;
+	}
+	int ret = load_stream(cfg, f, name, error_r);
 	fclose(f);
 	return ret;
 }

@@ -6,6 +6,7 @@
 #define ROOST_CORE_CONFIG_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 struct config;
@@ -16,6 +17,8 @@ void config_free(struct config *cfg);
 /* Load a file. On error returns -1 and sets *error_r to an allocated
  * "FILE:LINE: reason" message (caller frees). */
 int config_load_file(struct config *cfg, const char *path, char **error_r);
+/* The same for text in memory; name stands for the file name in errors. */
+int config_load_string(struct config *cfg, const char *name, const char *text, size_t len, char **error_r);
 /* Apply one "KEY=VALUE" override. Same error convention. */
 int config_set_arg(struct config *cfg, const char *arg, char **error_r);
 /* Set a key programmatically; returns -1 with *error_r (static) on bad key/value. */
