@@ -2,8 +2,8 @@
  * an MDA for Postfix, Exim, fetchmail or procmail. It exits 0 only after the
  * store says the message is durable; otherwise it uses the sysexits statuses
  * MTAs understand: 67 (no such user: bounce), 75 (store trouble: retry later),
- * 65 (the message is over the size limit: bounce). A missing --mailbox falls
- * back to INBOX, so a typo in a filter never loses or bounces mail. */
+ * 65 (empty or over the size limit: bounce). A missing --mailbox falls back
+ * to INBOX, so a typo in a filter never loses or bounces mail. */
 #include "cli/cli.h"
 
 #include <errno.h>
@@ -128,6 +128,11 @@ int cmd_deliver(const struct cli_args *a)
 	have_box = true;
 
 	size_t skip = skip_from_line(data, len);
+	if (len - skip == 0) {
+		cli_error("deliver: empty message");
+		status = CLI_EXIT_DATAERR;
+		goto out;
+	}
 	struct store_target target = {.account_id = acct.id, .mailbox_id = box.id};
 	rc = store_deliver(st, data + skip, len - skip, &target, 1);
 	if (rc == STORE_OK) {

@@ -84,7 +84,7 @@ static const struct {
 	 "INBOX, or MAILBOX when given and it exists (otherwise INBOX). A leading mbox\n"
 	 "\"From \" line is dropped. The exit status is what MTAs expect of an MDA:\n"
 	 "  0   delivered and on disk\n"
-	 "  65  the message is too large (bounce)\n"
+	 "  65  the message is empty or too large (bounce)\n"
 	 "  67  no such user (bounce)\n"
 	 "  75  the store failed or is unreachable (try again later)\n"
 	 "Postfix example (master.cf):\n"

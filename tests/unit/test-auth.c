@@ -204,6 +204,7 @@ static const struct fake_account fake_accounts[] = {
 	{"alice", "$6$Ro0stSaltVal$RCmJc3CXdiXz3Cci7aOiRd8g.QOvi.Ks8sfXVfZWIbwiz57.qVKRr5U/Xa6S6uG6SuVyCZZh31mYxOxzNvlv1.", NULL},
 	{"mrose", "$5$Ro0stSaltVal$swS.ndjZYfApUzImMa1VW4b4jT7yH5scTvMr/krb8a/", "tanstaaf"},
 	{"locked", "!$5$Ro0stSaltVal$swS.ndjZYfApUzImMa1VW4b4jT7yH5scTvMr/krb8a/", ""},
+	{"yuser", "$y$j9T$a.aPVGVmrRb13vZE2VTFV/$60sKO6q/W6PSeixs.omZlPxopJZh8BEbleVvTT4DgwC", NULL},
 };
 static int fake_fail_with_error;
 
@@ -244,6 +245,28 @@ TEST(login)
 	fake_fail_with_error = 1;
 	CHECK_EQ_INT(auth_login(&fake_store, "alice", "p\xc3\xa4ssw\xc3\xb6rd", &a), AUTH_TEMPFAIL);
 	fake_fail_with_error = 0;
+}
+
+/* An unknown name must cost about as much as a wrong password for a real
+ * yescrypt account, or response times would tell which names exist. The
+ * bound is loose: without the dummy check a miss takes microseconds. */
+TEST(login_unknown_user_costs_a_hash)
+{
+	struct store_account a;
+	int64_t best_known = INT64_MAX, best_unknown = INT64_MAX;
+	for (int i = 0; i < 3; i++) {
+		int64_t t0 = time_mono_ms();
+		CHECK_EQ_INT(auth_login(&fake_store, "yuser", "wrong", &a), AUTH_FAILED);
+		int64_t t1 = time_mono_ms();
+		CHECK_EQ_INT(auth_login(&fake_store, "nosuchuser", "wrong", &a), AUTH_FAILED);
+		int64_t t2 = time_mono_ms();
+		if (t1 - t0 < best_known) best_known = t1 - t0;
+		if (t2 - t1 < best_unknown) best_unknown = t2 - t1;
+	}
+	CHECK(best_known >= 5);
+	CHECK(best_unknown * 3 >= best_known);
+	CHECK_EQ_INT(auth_login(&fake_store, "yuser", "correct horse", &a), AUTH_OK);
+	store_account_clear(&a);
 }
 
 TEST(apop_rfc1939_example)
