@@ -1,0 +1,148 @@
+/* Backend-independent parts of the storage API: releasing the structures the
+ * store hands out, the per-thread error text behind store_last_error(), and the
+ * input rules every backend applies the same way (CRLF normalisation of
+ * content, mailbox-name validation). None of it touches a database. */
+#include "store/store.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/util.h"
+#include "store/sqlite/sqlite-store.h"
+
+/* Long enough for any message we compose; longer text is cut, never overrun. */
+#define STORE_ERROR_MAX 512
+
+static _Thread_local char store_error_text[STORE_ERROR_MAX];
+
+void store_account_clear(struct store_account *a)
+{
+	if (a == NULL)
+		return;
+	free(a->name);
+	free(a->pwhash);
+	free(a->apop_secret);
+	memset(a, 0, sizeof *a);
+}
+
+void store_mailbox_clear(struct store_mailbox *m)
+{
+	if (m == NULL)
+		return;
+	free(m->name);
+	free(m->special_use);
+	memset(m, 0, sizeof *m);
+}
+
+void store_mailboxes_free(struct store_mailbox *m, size_t n)
+{
+	if (m == NULL)
+		return;
+	for (size_t i = 0; i < n; i++)
+		store_mailbox_clear(&m[i]);
+	free(m);
+}
+
+void store_strings_free(char **s, size_t n)
+{
+	if (s == NULL)
+		return;
+	for (size_t i = 0; i < n; i++)
+		free(s[i]);
+	free(s);
+}
+
+const char *store_last_error(void)
+{
+	return store_error_text[0] ? store_error_text : "no error";
+}
+
+int store_set_error(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(store_error_text, sizeof store_error_text, fmt, ap);
+	va_end(ap);
+	return STORE_ERROR;
+}
+
+const char *store_crlf_normalise(const char *data, size_t len, size_t *len_r)
+{
+	size_t bare = 0;
+	for (size_t i = 0; i < len; i++)
+		if (data[i] == '\n' && (i == 0 || data[i - 1] != '\r'))
+			bare++;
+	*len_r = len + bare;
+	if (bare == 0)
+		return data;
+	char *out = xmalloc(len + bare);
+	size_t o = 0;
+	for (size_t i = 0; i < len; i++) {
+		if (data[i] == '\n' && (i == 0 || data[i - 1] != '\r'))
+			out[o++] = '\r';
+		out[o++] = data[i];
+	}
+	return out;
+}
+
+/* Well-formed UTF-8 (no overlong forms, surrogates or code points past
+ * U+10FFFF) without C0 controls or DEL. */
+bool store_text_valid(const char *s, size_t len)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t i = 0;
+	while (i < len) {
+		unsigned c = p[i];
+		if (c < 0x80) {
+			if (c < 0x20 || c == 0x7f)
+				return false;
+			i++;
+			continue;
+		}
+		size_t n;
+		unsigned cp;
+		if (c >= 0xc2 && c <= 0xdf) {
+			n = 1;
+			cp = c & 0x1f;
+		} else if (c >= 0xe0 && c <= 0xef) {
+			n = 2;
+			cp = c & 0x0f;
+		} else if (c >= 0xf0 && c <= 0xf4) {
+			n = 3;
+			cp = c & 0x07;
+		} else {
+			return false;
+		}
+		if (len - i <= n)
+			return false;
+		for (size_t k = 1; k <= n; k++) {
+			if ((p[i + k] & 0xc0) != 0x80)
+				return false;
+			cp = (cp << 6) | (p[i + k] & 0x3f);
+		}
+		if ((n == 2 && cp < 0x800) || (n == 3 && (cp < 0x10000 || cp > 0x10ffff)) ||
+		    (cp >= 0xd800 && cp <= 0xdfff))
+			return false;
+		i += n + 1;
+	}
+	return true;
+}
+
+int store_mailbox_name_normalise(const char *name, char **norm_r)
+{
+	*norm_r = NULL;
+	if (name == NULL)
+		return STORE_INVALID;
+	size_t len = strlen(name);
+	if (len == 0 || len > STORE_MAILBOX_NAME_MAX || !store_text_valid(name, len))
+		return STORE_INVALID;
+	if (name[0] == '/' || name[len - 1] == '/' || strstr(name, "//") != NULL)
+		return STORE_INVALID;
+	char *norm = xstrdup(name);
+	if (len >= 5 && mem_ieq(norm, 5, "INBOX") && (len == 5 || norm[5] == '/'))
+		memcpy(norm, "INBOX", 5);
+	*norm_r = norm;
+	return STORE_OK;
+}
