@@ -1,0 +1,315 @@
+/* SQLite connections for the embedded store: opening one with the pragmas the
+ * store relies on (WAL, synchronous=FULL, a busy timeout), a per-connection
+ * cache of prepared statements, one lazily opened reader per thread, and the
+ * versioned schema. Every connection is used by one thread at a time, so all
+ * are opened without SQLite's own mutexes. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/log.h"
+#include "core/util.h"
+#include "store/sqlite/sqlite-store.h"
+
+/* The schema, one step per version, applied in order inside one transaction;
+ * PRAGMA user_version records how many have been applied. Never edit a step
+ * that has shipped: append a new one. Every key starts with the account id,
+ * except the shared message content, which belongs to no single account. */
+static const char *const sqlite_migrations[] = {
+	/* 1: the initial schema. */
+	"CREATE TABLE store_meta ("
+	"  key TEXT PRIMARY KEY,"
+	"  value INTEGER NOT NULL"
+	") WITHOUT ROWID;"
+	"INSERT INTO store_meta (key, value) VALUES ('last_uidvalidity', 0), ('last_mailbox_id', 0);"
+	"CREATE TABLE accounts ("
+	"  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	"  name TEXT NOT NULL UNIQUE COLLATE NOCASE,"
+	"  pwhash TEXT NOT NULL,"
+	"  apop_secret TEXT,"
+	"  created INTEGER NOT NULL,"
+	"  pop3_first_login INTEGER NOT NULL DEFAULT 0,"
+	"  quota INTEGER NOT NULL DEFAULT 0"
+	");"
+	"CREATE TABLE account_settings ("
+	"  account_id INTEGER NOT NULL,"
+	"  key TEXT NOT NULL,"
+	"  value TEXT NOT NULL,"
+	"  PRIMARY KEY (account_id, key)"
+	") WITHOUT ROWID;"
+	"CREATE TABLE mailboxes ("
+	"  account_id INTEGER NOT NULL,"
+	"  id INTEGER NOT NULL,"
+	"  name TEXT NOT NULL,"
+	"  uidvalidity INTEGER NOT NULL,"
+	"  uidnext INTEGER NOT NULL DEFAULT 1,"
+	"  highestmodseq INTEGER NOT NULL DEFAULT 1,"
+	"  special_use TEXT,"
+	"  subscribed INTEGER NOT NULL DEFAULT 1,"
+	"  messages INTEGER NOT NULL DEFAULT 0,"
+	"  bytes INTEGER NOT NULL DEFAULT 0,"
+	"  PRIMARY KEY (account_id, id),"
+	"  UNIQUE (account_id, name)"
+	") WITHOUT ROWID;"
+	/* Content is immutable; size comes before content so reading it never
+	 * touches the overflow pages of a large message. */
+	"CREATE TABLE messages ("
+	"  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	"  size INTEGER NOT NULL,"
+	"  created INTEGER NOT NULL,"
+	"  content BLOB NOT NULL"
+	");"
+	"CREATE TABLE entries ("
+	"  account_id INTEGER NOT NULL,"
+	"  mailbox_id INTEGER NOT NULL,"
+	"  uid INTEGER NOT NULL,"
+	"  message_id INTEGER NOT NULL,"
+	"  size INTEGER NOT NULL,"
+	"  flags INTEGER NOT NULL DEFAULT 0,"
+	"  keywords TEXT NOT NULL DEFAULT '',"
+	"  modseq INTEGER NOT NULL,"
+	"  internal_date INTEGER NOT NULL,"
+	"  PRIMARY KEY (account_id, mailbox_id, uid)"
+	") WITHOUT ROWID;"
+	"CREATE INDEX entries_message ON entries (message_id);"
+	"CREATE TABLE tombstones ("
+	"  account_id INTEGER NOT NULL,"
+	"  mailbox_id INTEGER NOT NULL,"
+	"  uid INTEGER NOT NULL,"
+	"  modseq INTEGER NOT NULL,"
+	"  PRIMARY KEY (account_id, mailbox_id, uid)"
+	") WITHOUT ROWID;",
+};
+
+int sqlite_fail(struct sqlite_conn *c, const char *what)
+{
+	if (c == NULL || c->db == NULL)
+		return store_set_error("sqlite: %s failed", what);
+	return store_set_error("sqlite: %s: %s (code %d)", what, sqlite3_errmsg(c->db),
+			       sqlite3_extended_errcode(c->db));
+}
+
+/* Run pragmas or DDL, retrying while another process holds a lock longer than
+ * the busy timeout. */
+static int sqlite_exec_retry(struct sqlite_conn *c, const char *sql)
+{
+	for (int attempt = 0;; attempt++) {
+		int rc = sqlite3_exec(c->db, sql, NULL, NULL, NULL);
+		if (rc == SQLITE_OK)
+			return STORE_OK;
+		if ((rc & 0xff) != SQLITE_BUSY || attempt + 1 >= SQLITE_BEGIN_ATTEMPTS)
+			return sqlite_fail(c, sql);
+		log_warn("store_busy sql=\"%s\" attempt=%d", sql, attempt + 1);
+	}
+}
+
+int sqlite_conn_open(const char *path, bool reader, struct sqlite_conn **c_r)
+{
+	*c_r = NULL;
+	struct sqlite_conn *c = xcalloc(1, sizeof *c);
+	int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX;
+	if (!reader)
+		flags |= SQLITE_OPEN_CREATE;
+	int rc = sqlite3_open_v2(path, &c->db, flags, NULL);
+	if (rc != SQLITE_OK) {
+		store_set_error("sqlite: open %s: %s", path, c->db ? sqlite3_errmsg(c->db) : sqlite3_errstr(rc));
+		sqlite_conn_close(c);
+		return STORE_ERROR;
+	}
+	sqlite3_extended_result_codes(c->db, 1);
+	sqlite3_busy_timeout(c->db, SQLITE_BUSY_TIMEOUT_MS);
+	const char *setup = reader ? "PRAGMA query_only = 1; PRAGMA synchronous = FULL;"
+				   : "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;"
+				     " PRAGMA cache_size = -16000;";
+	if (sqlite_exec_retry(c, setup) != STORE_OK) {
+		sqlite_conn_close(c);
+		return STORE_ERROR;
+	}
+	*c_r = c;
+	return STORE_OK;
+}
+
+void sqlite_conn_close(struct sqlite_conn *c)
+{
+	if (c == NULL)
+		return;
+	sqlite_blob_drop(c);
+	for (size_t i = 0; i < c->n_stmts; i++)
+		sqlite3_finalize(c->stmts[i].stmt);
+	free(c->stmts);
+	if (c->db != NULL && sqlite3_close(c->db) != SQLITE_OK)
+		log_error("store_close_failed error=\"%s\"", sqlite3_errmsg(c->db));
+	free(c);
+}
+
+sqlite3_stmt *sqlite_stmt(struct sqlite_conn *c, const char *sql)
+{
+	sqlite3_stmt *s = NULL;
+	for (size_t i = 0; i < c->n_stmts && s == NULL; i++)
+		if (c->stmts[i].sql == sql)
+			s = c->stmts[i].stmt;
+	for (size_t i = 0; i < c->n_stmts && s == NULL; i++)
+		if (strcmp(c->stmts[i].sql, sql) == 0)
+			s = c->stmts[i].stmt;
+	if (s != NULL) {
+		sqlite3_reset(s);
+		sqlite3_clear_bindings(s);
+		return s;
+	}
+	if (sqlite3_prepare_v3(c->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &s, NULL) != SQLITE_OK) {
+		sqlite_fail(c, "prepare");
+		return NULL;
+	}
+	if (c->n_stmts == c->cap_stmts) {
+		c->cap_stmts = c->cap_stmts ? c->cap_stmts * 2 : 32;
+		c->stmts = xrealloc(c->stmts, c->cap_stmts * sizeof *c->stmts);
+	}
+	c->stmts[c->n_stmts++] = (struct sqlite_cached_stmt){sql, s};
+	return s;
+}
+
+int sqlite_exec(struct sqlite_conn *c, const char *sql)
+{
+	sqlite3_stmt *s = sqlite_stmt(c, sql);
+	if (s == NULL)
+		return STORE_ERROR;
+	int rc = sqlite3_step(s);
+	int ret = (rc == SQLITE_DONE || rc == SQLITE_ROW) ? STORE_OK : sqlite_fail(c, sql);
+	sqlite3_reset(s);
+	return ret;
+}
+
+int sqlite_step_done(struct sqlite_conn *c, sqlite3_stmt *s)
+{
+	int rc = sqlite3_step(s);
+	int ret = rc == SQLITE_DONE ? STORE_OK : sqlite_fail(c, sqlite3_sql(s));
+	sqlite3_reset(s);
+	return ret;
+}
+
+int sqlite_step_int64(struct sqlite_conn *c, sqlite3_stmt *s, int64_t *r)
+{
+	int rc = sqlite3_step(s);
+	int ret;
+	if (rc == SQLITE_ROW) {
+		*r = sqlite3_column_int64(s, 0);
+		ret = STORE_OK;
+	} else if (rc == SQLITE_DONE) {
+		ret = STORE_NOTFOUND;
+	} else {
+		ret = sqlite_fail(c, sqlite3_sql(s));
+	}
+	sqlite3_reset(s);
+	return ret;
+}
+
+void sqlite_blob_drop(struct sqlite_conn *c)
+{
+	if (c->blob != NULL) {
+		sqlite3_blob_close(c->blob);
+		c->blob = NULL;
+	}
+}
+
+struct sqlite_conn *sqlite_reader(struct sqlite_store *st)
+{
+	struct sqlite_conn *c = sqlite_reader_keep_blob(st);
+	if (c != NULL)
+		sqlite_blob_drop(c);
+	return c;
+}
+
+struct sqlite_conn *sqlite_reader_keep_blob(struct sqlite_store *st)
+{
+	struct sqlite_conn *c = pthread_getspecific(st->reader_key);
+	if (c != NULL)
+		return c;
+	if (sqlite_conn_open(st->db_path, true, &c) != STORE_OK)
+		return NULL;
+	pthread_mutex_lock(&st->readers_lock);
+	c->next = st->readers;
+	st->readers = c;
+	pthread_mutex_unlock(&st->readers_lock);
+	pthread_setspecific(st->reader_key, c);
+	return c;
+}
+
+void sqlite_readers_close(struct sqlite_store *st)
+{
+	pthread_mutex_lock(&st->readers_lock);
+	struct sqlite_conn *c = st->readers;
+	st->readers = NULL;
+	pthread_mutex_unlock(&st->readers_lock);
+	while (c != NULL) {
+		struct sqlite_conn *next = c->next;
+		sqlite_conn_close(c);
+		c = next;
+	}
+}
+
+int sqlite_read_begin(struct sqlite_conn *r)
+{
+	return sqlite_exec(r, "BEGIN");
+}
+
+void sqlite_read_end(struct sqlite_conn *r)
+{
+	if (!sqlite3_get_autocommit(r->db) && sqlite_exec(r, "COMMIT") != STORE_OK)
+		(void)sqlite3_exec(r->db, "ROLLBACK", NULL, NULL, NULL);
+}
+
+static int sqlite_user_version(struct sqlite_conn *w, int *version_r)
+{
+	sqlite3_stmt *s = sqlite_stmt(w, "PRAGMA user_version");
+	if (s == NULL)
+		return STORE_ERROR;
+	int ret = STORE_OK;
+	if (sqlite3_step(s) == SQLITE_ROW)
+		*version_r = sqlite3_column_int(s, 0);
+	else
+		ret = sqlite_fail(w, "PRAGMA user_version");
+	sqlite3_reset(s);
+	return ret;
+}
+
+int sqlite_migrate(struct sqlite_conn *w)
+{
+	const int latest = (int)ARRAY_LEN(sqlite_migrations);
+	if (sqlite_exec_retry(w, "BEGIN IMMEDIATE") != STORE_OK)
+		return STORE_ERROR;
+	int version = 0;
+	if (sqlite_user_version(w, &version) != STORE_OK)
+		goto fail;
+	if (version > latest) {
+		store_set_error("store schema version %d is newer than this program's %d", version, latest);
+		goto fail;
+	}
+	for (int v = version; v < latest; v++) {
+		char *err = NULL;
+		if (sqlite3_exec(w->db, sqlite_migrations[v], NULL, NULL, &err) != SQLITE_OK) {
+			store_set_error("store migration to version %d: %s", v + 1, err ? err : "failed");
+			sqlite3_free(err);
+			goto fail;
+		}
+	}
+	if (version != latest) {
+		char *sql = xasprintf("PRAGMA user_version = %d", latest);
+		int rc = sqlite3_exec(w->db, sql, NULL, NULL, NULL);
+		free(sql);
+		if (rc != SQLITE_OK) {
+			sqlite_fail(w, "set user_version");
+			goto fail;
+		}
+	}
+	if (sqlite3_exec(w->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+		sqlite_fail(w, "commit migration");
+		goto fail;
+	}
+	if (version != latest)
+		log_info("store_migrated from=%d to=%d", version, latest);
+	return STORE_OK;
+fail:
+	(void)sqlite3_exec(w->db, "ROLLBACK", NULL, NULL, NULL);
+	return STORE_ERROR;
+}

@@ -1,0 +1,206 @@
+/* Internals shared by the files of the embedded SQLite backend: the store
+ * struct, connections with their prepared-statement caches, the writer's job
+ * queue and the change list that drives notifications. Nothing outside
+ * src/store/ includes this; callers use store.h. */
+#ifndef ROOST_STORE_SQLITE_STORE_H
+#define ROOST_STORE_SQLITE_STORE_H
+
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "store/store.h"
+
+/* Limits on names coming from clients and administrators. */
+#define SQLITE_ACCOUNT_NAME_MAX 320
+#define SQLITE_SETTING_KEY_MAX 200
+#define SQLITE_SETTING_VALUE_MAX 4000
+#define SQLITE_SPECIAL_USE_MAX 64
+/* How long a connection waits on another process's lock before SQLITE_BUSY. */
+#define SQLITE_BUSY_TIMEOUT_MS 10000
+/* How many times the writer retries BEGIN IMMEDIATE after a busy timeout. */
+#define SQLITE_BEGIN_ATTEMPTS 6
+/* The largest notification datagram we send or accept. */
+#define SQLITE_NOTIFY_MAX 128
+
+/* Helpers from src/store/store.c shared by every backend. */
+#define STORE_MAILBOX_NAME_MAX 1000 /* bytes */
+/* Set this thread's store_last_error() text; returns STORE_ERROR. */
+int store_set_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Content with every bare LF turned into CRLF (CRLF and lone CR kept). Returns
+ * data itself when it needs no change, else an allocated copy for the caller
+ * to free(); *len_r is the normalised length. */
+const char *store_crlf_normalise(const char *data, size_t len, size_t *len_r);
+/* 0 when name is an acceptable mailbox name; *norm_r is an allocated copy with
+ * "INBOX" (any case, also as the first level) spelled canonically. */
+int store_mailbox_name_normalise(const char *name, char **norm_r);
+/* True when s is well-formed UTF-8 with no control characters. */
+bool store_text_valid(const char *s, size_t len);
+
+/* One prepared statement kept for the life of its connection. */
+struct sqlite_cached_stmt {
+	const char *sql; /* a string literal; compared by address, then text */
+	sqlite3_stmt *stmt;
+};
+
+/* A connection used by exactly one thread at a time: the writer's, or one
+ * reader per thread. */
+struct sqlite_conn {
+	sqlite3 *db;
+	struct sqlite_cached_stmt *stmts;
+	size_t n_stmts, cap_stmts;
+	struct sqlite_conn *next; /* the store's list of readers */
+	/* A reader keeps the blob of the message it is streaming open between
+	 * store_message_read calls: reopening it for every slice would walk the
+	 * overflow-page chain from the start each time (quadratic in the size).
+	 * The open blob holds a read transaction, so it is closed before the
+	 * connection runs anything else, at the end of the content, and when it
+	 * gets old. */
+	sqlite3_blob *blob;
+	int64_t blob_account;
+	int64_t blob_message;
+	int64_t blob_opened_ms;
+};
+
+/* A mailbox a transaction changed and its new HIGHESTMODSEQ. */
+struct sqlite_change {
+	int64_t account_id;
+	int64_t mailbox_id;
+	uint64_t modseq;
+};
+
+struct sqlite_changes {
+	struct sqlite_change *v;
+	size_t n, cap;
+};
+
+struct sqlite_store;
+
+/* A write job runs on the writer thread inside its own SAVEPOINT and returns a
+ * store status; changes it records are published only if the batch commits. */
+typedef int sqlite_job_fn(struct sqlite_store *st, struct sqlite_conn *w, void *ctx, struct sqlite_changes *ch);
+
+struct sqlite_job {
+	sqlite_job_fn *fn;
+	void *ctx;
+	int result;
+	char *error; /* allocated text when result is STORE_ERROR */
+	bool done;
+	pthread_cond_t done_cond; /* signalled when done is set */
+	struct sqlite_changes changes;
+	struct sqlite_job *next;
+};
+
+struct sqlite_watcher {
+	store_watch_fn *fn;
+	void *ctx;
+};
+
+struct sqlite_store {
+	struct store base;
+	char *dir;
+	char *db_path;
+	char *sock_path;
+	bool group_commit;
+
+	/* The writer thread and its queue. */
+	struct sqlite_conn *writer;
+	pthread_t writer_thread;
+	bool writer_started;
+	pthread_mutex_t lock;
+	pthread_cond_t work_cond; /* the writer waits for jobs */
+	struct sqlite_job *queue_head, *queue_tail;
+	bool stopping;
+
+	/* Readers: one per thread, found through a thread-specific key. */
+	pthread_key_t reader_key;
+	pthread_mutex_t readers_lock;
+	struct sqlite_conn *readers;
+
+	/* Watchers and notification sockets. */
+	pthread_rwlock_t watchers_lock;
+	struct sqlite_watcher *watchers;
+	size_t n_watchers;
+	int notify_fd;      /* unbound datagram socket to send with, or -1 */
+	bool listening;     /* this process owns DIR/notify.sock */
+	int listen_fd;
+	int listen_stop[2]; /* pipe that wakes the listener to exit */
+	pthread_t listen_thread;
+	char *listen_buf;
+};
+
+extern const struct store_ops sqlite_store_ops;
+
+/* sqlite-conn.c */
+int sqlite_conn_open(const char *path, bool reader, struct sqlite_conn **c_r);
+void sqlite_conn_close(struct sqlite_conn *c);
+/* The cached statement for sql, reset and with bindings cleared; NULL (error
+ * set) when it cannot be prepared. */
+sqlite3_stmt *sqlite_stmt(struct sqlite_conn *c, const char *sql);
+/* Run a statement that returns no rows; STORE_OK or STORE_ERROR. */
+int sqlite_exec(struct sqlite_conn *c, const char *sql);
+/* Step a bound statement that returns no rows, then reset it: STORE_OK or
+ * STORE_ERROR. */
+int sqlite_step_done(struct sqlite_conn *c, sqlite3_stmt *s);
+/* Step a bound statement and take column 0 of its first row as an integer,
+ * then reset it: STORE_OK, STORE_NOTFOUND (no row) or STORE_ERROR. */
+int sqlite_step_int64(struct sqlite_conn *c, sqlite3_stmt *s, int64_t *r);
+/* Set the error text from the connection's last SQLite error. */
+int sqlite_fail(struct sqlite_conn *c, const char *what);
+/* How long a reader may keep a message's blob (and its snapshot) open. */
+#define SQLITE_BLOB_KEEP_MS 5000
+/* This thread's reader connection, opened on first use, with no blob left
+ * open; NULL on error. */
+struct sqlite_conn *sqlite_reader(struct sqlite_store *st);
+/* The same, leaving a cached blob open (for store_message_read). */
+struct sqlite_conn *sqlite_reader_keep_blob(struct sqlite_store *st);
+void sqlite_blob_drop(struct sqlite_conn *c);
+void sqlite_readers_close(struct sqlite_store *st);
+int sqlite_migrate(struct sqlite_conn *w);
+/* Read transactions make several statements see one snapshot. */
+int sqlite_read_begin(struct sqlite_conn *r);
+void sqlite_read_end(struct sqlite_conn *r);
+
+/* sqlite-writer.c */
+int sqlite_writer_start(struct sqlite_store *st);
+void sqlite_writer_stop(struct sqlite_store *st);
+/* Queue a job, wait until its batch committed (or failed) and return its
+ * result; the error text is moved to this thread's store_last_error(). */
+int sqlite_submit(struct sqlite_store *st, sqlite_job_fn *fn, void *ctx);
+void sqlite_changes_add(struct sqlite_changes *ch, int64_t account_id, int64_t mailbox_id, uint64_t modseq);
+void sqlite_notify_open(struct sqlite_store *st);
+void sqlite_listen_stop(struct sqlite_store *st);
+
+/* sqlite-account.c */
+int sqlite_account_create(struct store *base, const char *name, const char *pwhash, int64_t *id_r);
+int sqlite_account_delete(struct store *base, const char *name);
+int sqlite_account_find(struct store *base, const char *name, struct store_account *r);
+int sqlite_account_list(struct store *base, char ***names_r, size_t *n_r);
+int sqlite_account_set_password(struct store *base, int64_t account_id, const char *pwhash, const char *apop_secret);
+int sqlite_account_set_pop3_first_login(struct store *base, int64_t account_id, int64_t when);
+int sqlite_setting_get(struct store *base, int64_t account_id, const char *key, char **value_r);
+int sqlite_setting_set(struct store *base, int64_t account_id, const char *key, const char *value);
+/* Runs on the writer: create a mailbox row with fresh id and UIDVALIDITY. */
+int sqlite_mailbox_insert(struct sqlite_conn *w, int64_t account_id, const char *name, const char *special_use, int64_t *id_r);
+
+/* sqlite-mailbox.c */
+int sqlite_mailbox_create(struct store *base, int64_t account_id, const char *name, const char *special_use, int64_t *id_r);
+int sqlite_mailbox_delete(struct store *base, int64_t account_id, const char *name);
+int sqlite_mailbox_find(struct store *base, int64_t account_id, const char *name, struct store_mailbox *r);
+int sqlite_mailbox_list(struct store *base, int64_t account_id, struct store_mailbox **r, size_t *n_r);
+
+/* sqlite-message.c */
+int sqlite_deliver(struct store *base, const char *data, size_t len, struct store_target *targets, size_t n_targets);
+int sqlite_entries(struct store *base, int64_t account_id, int64_t mailbox_id, int64_t since, struct store_entry **r, size_t *n_r);
+int sqlite_message_read(struct store *base, int64_t account_id, int64_t message_id, uint64_t offset, void *buf, size_t len, size_t *n_r);
+int sqlite_expunge(struct store *base, int64_t account_id, int64_t mailbox_id, const uint32_t *uids, size_t n);
+int sqlite_move(struct store *base, int64_t account_id, int64_t from_mailbox_id, int64_t to_mailbox_id, const uint32_t *uids, size_t n);
+
+static inline struct sqlite_store *sqlite_store_of(struct store *base)
+{
+	return (struct sqlite_store *)base;
+}
+
+#endif

@@ -1,0 +1,388 @@
+/* The single writer of the embedded store and the change notifications it
+ * publishes. Callers queue a job and sleep; the writer takes every queued job,
+ * runs each in its own SAVEPOINT inside one BEGIN IMMEDIATE transaction and
+ * commits them with one fsync (group commit). No caller is woken with success
+ * before COMMIT returned OK. After a commit the changed mailboxes go to the
+ * watchers and, as a datagram, to DIR/notify.sock for a server in another
+ * process; store_listen_external() receives those datagrams. */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "core/log.h"
+#include "core/util.h"
+#include "store/sqlite/sqlite-store.h"
+
+void sqlite_changes_add(struct sqlite_changes *ch, int64_t account_id, int64_t mailbox_id, uint64_t modseq)
+{
+	for (size_t i = 0; i < ch->n; i++)
+		if (ch->v[i].account_id == account_id && ch->v[i].mailbox_id == mailbox_id) {
+			if (modseq > ch->v[i].modseq)
+				ch->v[i].modseq = modseq;
+			return;
+		}
+	if (ch->n == ch->cap) {
+		ch->cap = ch->cap ? ch->cap * 2 : 4;
+		ch->v = xrealloc(ch->v, ch->cap * sizeof *ch->v);
+	}
+	ch->v[ch->n++] = (struct sqlite_change){account_id, mailbox_id, modseq};
+}
+
+static void sqlite_watchers_call(struct sqlite_store *st, const struct sqlite_change *c)
+{
+	pthread_rwlock_rdlock(&st->watchers_lock);
+	for (size_t i = 0; i < st->n_watchers; i++)
+		st->watchers[i].fn(st->watchers[i].ctx, c->account_id, c->mailbox_id, c->modseq);
+	pthread_rwlock_unlock(&st->watchers_lock);
+}
+
+/* Tell a server in another process about our commits. Best effort: a missing
+ * socket or a full receive queue must never delay or fail a write. */
+static void sqlite_notify_send(struct sqlite_store *st, const struct sqlite_changes *ch)
+{
+	if (st->notify_fd < 0 || st->listening || ch->n == 0)
+		return;
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	memcpy(sa.sun_path, st->sock_path, strlen(st->sock_path) + 1);
+	char msg[SQLITE_NOTIFY_MAX];
+	for (size_t i = 0; i < ch->n; i++) {
+		int n = snprintf(msg, sizeof msg, "%lld %lld %llu %ld", (long long)ch->v[i].account_id,
+				 (long long)ch->v[i].mailbox_id, (unsigned long long)ch->v[i].modseq,
+				 (long)getpid());
+		if (sendto(st->notify_fd, msg, (size_t)n, MSG_DONTWAIT | MSG_NOSIGNAL, (struct sockaddr *)&sa,
+			   sizeof sa) < 0 &&
+		    (errno == ENOENT || errno == ECONNREFUSED))
+			return; /* nobody is listening: fine */
+	}
+}
+
+void sqlite_notify_open(struct sqlite_store *st)
+{
+	st->notify_fd = -1;
+	if (strlen(st->sock_path) >= sizeof(((struct sockaddr_un *)0)->sun_path)) {
+		log_warn("store_notify_disabled reason=\"socket path too long\" path=\"%s\"", st->sock_path);
+		return;
+	}
+	st->notify_fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (st->notify_fd < 0)
+		log_warn("store_notify_disabled reason=\"%s\"", strerror(errno));
+}
+
+static void sqlite_job_finish(struct sqlite_job *j, int result)
+{
+	j->result = result;
+	if (result == STORE_ERROR && j->error == NULL)
+		j->error = xstrdup(store_last_error());
+}
+
+/* BEGIN IMMEDIATE takes the write lock up front, so a busy database shows
+ * here (where retrying is safe) and not halfway through a job. */
+static int sqlite_begin(struct sqlite_conn *w)
+{
+	for (int attempt = 0; attempt < SQLITE_BEGIN_ATTEMPTS; attempt++) {
+		sqlite3_stmt *s = sqlite_stmt(w, "BEGIN IMMEDIATE");
+		if (s == NULL)
+			return STORE_ERROR;
+		int rc = sqlite3_step(s);
+		sqlite3_reset(s);
+		if (rc == SQLITE_DONE)
+			return STORE_OK;
+		if ((rc & 0xff) != SQLITE_BUSY)
+			return sqlite_fail(w, "BEGIN IMMEDIATE");
+		log_warn("store_busy op=begin attempt=%d", attempt + 1);
+	}
+	return store_set_error("sqlite: database stayed locked by another process");
+}
+
+static void sqlite_rollback(struct sqlite_conn *w)
+{
+	if (!sqlite3_get_autocommit(w->db))
+		(void)sqlite3_exec(w->db, "ROLLBACK", NULL, NULL, NULL);
+}
+
+/* Run one batch as one transaction. Results and changes are left in the jobs;
+ * the changes of the whole committed batch are merged into ch. */
+static void sqlite_run_batch(struct sqlite_store *st, struct sqlite_job *batch, struct sqlite_changes *ch)
+{
+	struct sqlite_conn *w = st->writer;
+	if (sqlite_begin(w) != STORE_OK) {
+		for (struct sqlite_job *j = batch; j != NULL; j = j->next)
+			sqlite_job_finish(j, STORE_ERROR);
+		return;
+	}
+	for (struct sqlite_job *j = batch; j != NULL; j = j->next) {
+		if (sqlite_exec(w, "SAVEPOINT job") != STORE_OK) {
+			sqlite_job_finish(j, STORE_ERROR);
+			continue;
+		}
+		int rc = j->fn(st, w, j->ctx, &j->changes);
+		if (rc != STORE_OK) {
+			/* A job may leave a statement mid-step; reset them all so the
+			 * rollback to the savepoint is not refused. */
+			for (size_t i = 0; i < w->n_stmts; i++)
+				sqlite3_reset(w->stmts[i].stmt);
+			if (sqlite_exec(w, "ROLLBACK TO job") != STORE_OK) {
+				/* Cannot undo this job alone: give up the batch. */
+				char *why = xstrdup(store_last_error());
+				sqlite_rollback(w);
+				for (struct sqlite_job *k = batch; k != NULL; k = k->next) {
+					free(k->error);
+					k->error = NULL;
+					store_set_error("%s", why);
+					sqlite_job_finish(k, STORE_ERROR);
+					k->changes.n = 0;
+				}
+				free(why);
+				return;
+			}
+			j->changes.n = 0;
+		}
+		(void)sqlite_exec(w, "RELEASE job");
+		sqlite_job_finish(j, rc);
+	}
+	int rc = sqlite_exec(w, "COMMIT");
+	if (rc != STORE_OK) {
+		char *why = xstrdup(store_last_error());
+		sqlite_rollback(w);
+		for (struct sqlite_job *j = batch; j != NULL; j = j->next) {
+			if (j->result == STORE_OK) {
+				store_set_error("%s", why);
+				sqlite_job_finish(j, STORE_ERROR);
+			}
+			j->changes.n = 0;
+		}
+		free(why);
+		return;
+	}
+	for (struct sqlite_job *j = batch; j != NULL; j = j->next)
+		for (size_t i = 0; i < j->changes.n; i++)
+			sqlite_changes_add(ch, j->changes.v[i].account_id, j->changes.v[i].mailbox_id,
+					   j->changes.v[i].modseq);
+}
+
+static void *sqlite_writer_main(void *arg)
+{
+	struct sqlite_store *st = arg;
+	struct sqlite_changes ch = {0};
+	pthread_mutex_lock(&st->lock);
+	for (;;) {
+		while (st->queue_head == NULL && !st->stopping)
+			pthread_cond_wait(&st->work_cond, &st->lock);
+		if (st->queue_head == NULL)
+			break;
+		struct sqlite_job *batch = st->queue_head;
+		if (st->group_commit) {
+			st->queue_head = st->queue_tail = NULL;
+		} else {
+			st->queue_head = batch->next;
+			if (st->queue_head == NULL)
+				st->queue_tail = NULL;
+			batch->next = NULL;
+		}
+		pthread_mutex_unlock(&st->lock);
+
+		ch.n = 0;
+		sqlite_run_batch(st, batch, &ch);
+		/* Watchers hear of a commit before its writers return, so a session
+		 * that just wrote finds its own change announced. */
+		for (size_t i = 0; i < ch.n; i++)
+			sqlite_watchers_call(st, &ch.v[i]);
+
+		pthread_mutex_lock(&st->lock);
+		for (struct sqlite_job *j = batch; j != NULL;) {
+			struct sqlite_job *next = j->next;
+			/* Wake only this job's caller; j is gone once it runs. */
+			j->done = true;
+			pthread_cond_signal(&j->done_cond);
+			j = next;
+		}
+		pthread_mutex_unlock(&st->lock);
+		sqlite_notify_send(st, &ch);
+		pthread_mutex_lock(&st->lock);
+	}
+	pthread_mutex_unlock(&st->lock);
+	free(ch.v);
+	return NULL;
+}
+
+int sqlite_writer_start(struct sqlite_store *st)
+{
+	int err = pthread_create(&st->writer_thread, NULL, sqlite_writer_main, st);
+	if (err != 0)
+		return store_set_error("cannot start the store writer thread: %s", strerror(err));
+	st->writer_started = true;
+	return STORE_OK;
+}
+
+void sqlite_writer_stop(struct sqlite_store *st)
+{
+	if (!st->writer_started)
+		return;
+	pthread_mutex_lock(&st->lock);
+	st->stopping = true;
+	pthread_cond_signal(&st->work_cond);
+	pthread_mutex_unlock(&st->lock);
+	pthread_join(st->writer_thread, NULL);
+	st->writer_started = false;
+}
+
+int sqlite_submit(struct sqlite_store *st, sqlite_job_fn *fn, void *ctx)
+{
+	if (st->writer_started && pthread_equal(pthread_self(), st->writer_thread))
+		return store_set_error("store write called from the writer thread (a watcher may not call the store)");
+	struct sqlite_job job = {.fn = fn, .ctx = ctx, .result = STORE_ERROR};
+	pthread_mutex_lock(&st->lock);
+	if (st->stopping) {
+		pthread_mutex_unlock(&st->lock);
+		return store_set_error("store is closing");
+	}
+	pthread_cond_init(&job.done_cond, NULL);
+	if (st->queue_tail != NULL)
+		st->queue_tail->next = &job;
+	else
+		st->queue_head = &job;
+	st->queue_tail = &job;
+	pthread_cond_signal(&st->work_cond);
+	while (!job.done)
+		pthread_cond_wait(&job.done_cond, &st->lock);
+	pthread_mutex_unlock(&st->lock);
+	pthread_cond_destroy(&job.done_cond);
+	free(job.changes.v);
+	if (job.result == STORE_ERROR) {
+		store_set_error("%s", job.error ? job.error : "write failed");
+		free(job.error);
+	}
+	return job.result;
+}
+
+/* --- receiving other processes' notifications --- */
+
+static void sqlite_listen_handle(struct sqlite_store *st, const char *msg, size_t len)
+{
+	long long account = 0, mailbox = 0, pid = 0;
+	unsigned long long modseq = 0;
+	char *text = xstrndup(msg, len);
+	int n = sscanf(text, "%lld %lld %llu %lld", &account, &mailbox, &modseq, &pid);
+	free(text);
+	if (n < 3 || account <= 0 || mailbox <= 0) {
+		log_warn("store_notify_bad_datagram len=%zu", len);
+		return;
+	}
+	if (n == 4 && pid == (long long)getpid())
+		return; /* our own writer already told the watchers */
+	struct sqlite_change c = {account, mailbox, modseq};
+	sqlite_watchers_call(st, &c);
+}
+
+static void *sqlite_listen_main(void *arg)
+{
+	struct sqlite_store *st = arg;
+	struct pollfd pfd[2] = {{.fd = st->listen_fd, .events = POLLIN}, {.fd = st->listen_stop[0], .events = POLLIN}};
+	for (;;) {
+		if (poll(pfd, 2, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			log_error("store_notify_poll error=\"%s\"", strerror(errno));
+			return NULL;
+		}
+		if (pfd[1].revents)
+			return NULL;
+		if (!(pfd[0].revents & POLLIN))
+			continue;
+		ssize_t n = recv(st->listen_fd, st->listen_buf, SQLITE_NOTIFY_MAX, MSG_DONTWAIT | MSG_TRUNC);
+		if (n < 0) {
+			if (errno != EAGAIN && errno != EINTR)
+				log_warn("store_notify_recv error=\"%s\"", strerror(errno));
+			continue;
+		}
+		if (n > SQLITE_NOTIFY_MAX) {
+			log_warn("store_notify_bad_datagram len=%zd", n);
+			continue;
+		}
+		sqlite_listen_handle(st, st->listen_buf, (size_t)n);
+	}
+}
+
+int store_listen_external(struct store *base, const char **error_r)
+{
+	const char *dummy;
+	if (error_r == NULL)
+		error_r = &dummy;
+	if (base == NULL || base->ops != &sqlite_store_ops) {
+		*error_r = "not an embedded SQLite store";
+		return STORE_INVALID;
+	}
+	struct sqlite_store *st = sqlite_store_of(base);
+	if (st->listening) {
+		*error_r = "already listening";
+		return STORE_INVALID;
+	}
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	if (strlen(st->sock_path) >= sizeof sa.sun_path) {
+		store_set_error("notification socket path too long: %s", st->sock_path);
+		*error_r = store_last_error();
+		return STORE_ERROR;
+	}
+	memcpy(sa.sun_path, st->sock_path, strlen(st->sock_path) + 1);
+	int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		store_set_error("notification socket: %s", strerror(errno));
+		*error_r = store_last_error();
+		return STORE_ERROR;
+	}
+	/* A socket file left by a process that died is stale; ours replaces it. */
+	(void)unlink(st->sock_path);
+	mode_t old = umask(077);
+	int rc = bind(fd, (struct sockaddr *)&sa, sizeof sa);
+	umask(old);
+	if (rc < 0) {
+		store_set_error("bind %s: %s", st->sock_path, strerror(errno));
+		close(fd);
+		*error_r = store_last_error();
+		return STORE_ERROR;
+	}
+	if (pipe2(st->listen_stop, O_CLOEXEC) < 0) {
+		store_set_error("pipe: %s", strerror(errno));
+		close(fd);
+		(void)unlink(st->sock_path);
+		*error_r = store_last_error();
+		return STORE_ERROR;
+	}
+	st->listen_fd = fd;
+	st->listen_buf = xmalloc(SQLITE_NOTIFY_MAX + 1);
+	int err = pthread_create(&st->listen_thread, NULL, sqlite_listen_main, st);
+	if (err != 0) {
+		store_set_error("cannot start the notification thread: %s", strerror(err));
+		sqlite_listen_stop(st);
+		*error_r = store_last_error();
+		return STORE_ERROR;
+	}
+	st->listening = true;
+	log_info("store_notify_listening path=\"%s\"", st->sock_path);
+	return STORE_OK;
+}
+
+void sqlite_listen_stop(struct sqlite_store *st)
+{
+	if (st->listen_fd < 0)
+		return;
+	if (st->listening) {
+		(void)write_all(st->listen_stop[1], "x", 1);
+		pthread_join(st->listen_thread, NULL);
+		st->listening = false;
+	}
+	close(st->listen_stop[0]);
+	close(st->listen_stop[1]);
+	close(st->listen_fd);
+	st->listen_fd = -1;
+	(void)unlink(st->sock_path);
+	free(st->listen_buf);
+	st->listen_buf = NULL;
+}
