@@ -82,6 +82,12 @@ int priv_can_reach(const char *dir, uid_t uid, gid_t gid)
 	char *path = realpath(dir, NULL);
 	if (path == NULL)
 		return 0;
+	/* The directory itself is handed over; only its parents matter. */
+	char *last = strrchr(path, '/');
+	if (last == path)
+		last[1] = '\0';
+	else
+		*last = '\0';
 	int ok = 1;
 	for (char *p = path + 1;; p++) {
 		if (*p != '/' && *p != '\0')

@@ -11,7 +11,8 @@
 int priv_resolve_user(const char *name, uid_t *uid_r, gid_t *gid_r, const char **error_r);
 /* chown the directory and everything below it. */
 int priv_chown_tree(const char *dir, uid_t uid, gid_t gid, const char **error_r);
-/* True when every parent directory of dir lets uid/gid search it. */
+/* True when every parent directory of dir lets uid/gid search it (dir itself
+ * is not checked: the server hands it over). */
 int priv_can_reach(const char *dir, uid_t uid, gid_t gid);
 /* Switch to uid/gid for good (supplementary groups dropped). */
 int priv_drop(uid_t uid, gid_t gid, const char **error_r);

@@ -22,6 +22,22 @@ static int fail(const char *what, const char *why)
 	return 1;
 }
 
+/* Release what start-up acquired, on the way out whether it succeeded or not. */
+static void release(struct net *net, struct server *srv)
+{
+	for (unsigned i = 0; i < net->nlisteners; i++)
+		close(net->listeners[i].fd);
+	free(net->listeners);
+	free(net->loops);
+	if (srv->store)
+		store_close(srv->store);
+	if (srv->throttle)
+		auth_throttle_free(srv->throttle);
+	if (net->tls)
+		SSL_CTX_free(net->tls);
+	net_global = NULL;
+}
+
 int server_run(struct config *cfg, const char *data_dir)
 {
 	struct server srv = {.cfg = cfg, .data_dir = data_dir};
@@ -41,33 +57,43 @@ int server_run(struct config *cfg, const char *data_dir)
 	if (mkdir(data_dir, 0700) < 0 && errno != EEXIST)
 		return fail(data_dir, strerror(errno));
 
+	int status = 1;
 	net.tls = tls_context_new(data_dir, config_str(cfg, "tls.cert"), config_str(cfg, "tls.key"), srv.hostname, &err);
 	if (net.tls == NULL)
 		return fail("TLS", err);
 	net_global = &net;
-	if (listeners_open(&net, cfg, &err) < 0)
-		return fail("listen", err);
+	if (listeners_open(&net, cfg, &err) < 0) {
+		fail("listen", err);
+		goto out;
+	}
 
 	if (geteuid() == 0) {
 		uid_t uid;
 		gid_t gid;
 		const char *user = config_str(cfg, "server.user");
 		if (strcmp(user, "root") != 0) {
-			if (priv_resolve_user(user, &uid, &gid, &err) < 0)
-				return fail("server.user", err);
-			if (!priv_can_reach(data_dir, uid, gid))
-				return fail(data_dir, "the server's user cannot reach this directory (a parent is not searchable); "
-						      "choose another --data or set server.user");
-			if (priv_chown_tree(data_dir, uid, gid, &err) < 0)
-				return fail(data_dir, err);
-			if (priv_drop(uid, gid, &err) < 0)
-				return fail("dropping root", err);
+			if (priv_resolve_user(user, &uid, &gid, &err) < 0) {
+				fail("server.user", err);
+				goto out;
+			}
+			if (!priv_can_reach(data_dir, uid, gid)) {
+				fail(data_dir, "the server's user cannot reach this directory (a parent is not searchable); "
+					       "choose another --data or set server.user");
+				goto out;
+			}
+			if (priv_chown_tree(data_dir, uid, gid, &err) < 0 || priv_drop(uid, gid, &err) < 0) {
+				fail("dropping root", err);
+				goto out;
+			}
 			log_info("event=privileges_dropped uid=%u gid=%u", (unsigned)uid, (unsigned)gid);
 		}
 	}
 
-	if (store_open_sqlite(data_dir, config_bool(cfg, "store.group_commit"), &srv.store, &err) != STORE_OK)
-		return fail("store", err);
+	if (store_open_sqlite(data_dir, config_bool(cfg, "store.group_commit"), &srv.store, &err) != STORE_OK) {
+		srv.store = NULL;
+		fail("store", err);
+		goto out;
+	}
 	if (store_listen_external(srv.store, &err) != STORE_OK)
 		log_warn("event=notify_unavailable reason=\"%s\"", err);
 	srv.throttle = auth_throttle_new((int)config_int(cfg, "auth.max_failures"));
@@ -94,8 +120,10 @@ int server_run(struct config *cfg, const char *data_dir)
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
-	if (workers_start(nworkers) < 0 || loops_start(&net, nloops) < 0)
-		return fail("threads", strerror(errno));
+	if (workers_start(nworkers) < 0 || loops_start(&net, nloops) < 0) {
+		fail("threads", strerror(errno));
+		exit(1); /* threads may be running: no orderly way back */
+	}
 	log_info("event=started version=%s data=%s loops=%u workers=%u pid=%d", ROOST_VERSION, data_dir, nloops,
 		 nworkers, (int)getpid());
 	/* A line on stdout for scripts and tests that wait for readiness. */
@@ -117,13 +145,9 @@ int server_run(struct config *cfg, const char *data_dir)
 	loops_wake_all(&net);
 	loops_join(&net);
 	workers_stop();
-	for (unsigned i = 0; i < net.nlisteners; i++)
-		close(net.listeners[i].fd);
-	free(net.listeners);
-	free(net.loops);
-	store_close(srv.store);
-	auth_throttle_free(srv.throttle);
-	SSL_CTX_free(net.tls);
 	log_info("event=stopped");
-	return 0;
+	status = 0;
+out:
+	release(&net, &srv);
+	return status;
 }
