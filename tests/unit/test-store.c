@@ -1,0 +1,1135 @@
+/* Unit tests for the storage API on the embedded SQLite backend: accounts,
+ * settings, mailboxes, delivery, reading, expunge and move, notifications,
+ * concurrency through the group-committing writer, and reopening. Each test
+ * works in its own fresh temporary directory and removes it afterwards. */
+#include <errno.h>
+#include <ftw.h>
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "test.h"
+
+#include "core/buf.h"
+#include "core/util.h"
+#include "store/sqlite/sqlite-store.h"
+#include "store/store.h"
+
+/* --- helpers --- */
+
+static int test_rm_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+	return remove(path);
+}
+
+static void test_rmrf(const char *dir)
+{
+	nftw(dir, test_rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static char *test_tmpdir(void)
+{
+	char *dir = xstrdup("/tmp/roost-test-store-XXXXXX");
+	if (mkdtemp(dir) == NULL) {
+		perror("mkdtemp");
+		exit(1);
+	}
+	return dir;
+}
+
+static struct store *test_open(const char *dir, bool group_commit)
+{
+	struct store *st = NULL;
+	const char *err = NULL;
+	int rc = store_open_sqlite(dir, group_commit, &st, &err);
+	if (rc != STORE_OK) {
+		fprintf(stderr, "store_open_sqlite(%s): %s\n", dir, err ? err : "?");
+		exit(1);
+	}
+	return st;
+}
+
+static int64_t test_account(struct store *st, const char *name)
+{
+	int64_t id = 0;
+	CHECK_EQ_INT(store_account_create(st, name, "$6$salt$hash", &id), STORE_OK);
+	CHECK(id > 0);
+	return id;
+}
+
+static int64_t test_mailbox_id(struct store *st, int64_t account, const char *name)
+{
+	struct store_mailbox m;
+	int rc = store_mailbox_find(st, account, name, &m);
+	CHECK_EQ_INT(rc, STORE_OK);
+	int64_t id = m.id;
+	store_mailbox_clear(&m);
+	return id;
+}
+
+static uint32_t test_deliver1(struct store *st, int64_t account, int64_t mailbox, const char *text)
+{
+	struct store_target t = {.account_id = account, .mailbox_id = mailbox};
+	CHECK_EQ_INT(store_deliver(st, text, strlen(text), &t, 1), STORE_OK);
+	return t.uid_r;
+}
+
+/* Read a whole message through store_message_read in small slices. */
+static char *test_read_all(struct store *st, int64_t account, int64_t message_id, size_t *len_r)
+{
+	struct buf b = {0};
+	uint64_t off = 0;
+	for (;;) {
+		char *p = buf_reserve(&b, 7);
+		size_t n = 0;
+		int rc = store_message_read(st, account, message_id, off, p, 7, &n);
+		if (rc != STORE_OK) {
+			buf_free(&b);
+			return NULL;
+		}
+		buf_commit(&b, n);
+		off += n;
+		if (n < 7)
+			break;
+	}
+	*len_r = buf_used(&b);
+	char *out = xstrndup(buf_head(&b), buf_used(&b));
+	buf_free(&b);
+	return out;
+}
+
+/* Run one integer query against the database file directly. */
+static int64_t test_sql_int(const char *dir, const char *sql)
+{
+	char *path = xasprintf("%s/roost.db", dir);
+	sqlite3 *db;
+	int64_t v = -1;
+	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK) {
+		sqlite3_stmt *s;
+		if (sqlite3_prepare_v2(db, sql, -1, &s, NULL) == SQLITE_OK) {
+			if (sqlite3_step(s) == SQLITE_ROW)
+				v = sqlite3_column_int64(s, 0);
+			sqlite3_finalize(s);
+		} else {
+			fprintf(stderr, "sql error: %s\n", sqlite3_errmsg(db));
+		}
+	}
+	sqlite3_close(db);
+	free(path);
+	return v;
+}
+
+/* --- backend-independent helpers --- */
+
+TEST(crlf_normalise)
+{
+	size_t n;
+	const char *in = "a\nb\r\nc\rd\n";
+	const char *out = store_crlf_normalise(in, strlen(in), &n);
+	CHECK_EQ_INT(n, 11);
+	CHECK(memcmp(out, "a\r\nb\r\nc\rd\r\n", 11) == 0);
+	free((char *)out);
+
+	in = "\n\n";
+	out = store_crlf_normalise(in, 2, &n);
+	CHECK_EQ_INT(n, 4);
+	CHECK(memcmp(out, "\r\n\r\n", 4) == 0);
+	free((char *)out);
+
+	in = "x\r\ny\r\n\r";
+	out = store_crlf_normalise(in, strlen(in), &n);
+	CHECK(out == in); /* nothing to change: no copy */
+	CHECK_EQ_INT(n, strlen(in));
+}
+
+TEST(mailbox_names)
+{
+	char *norm;
+	CHECK_EQ_INT(store_mailbox_name_normalise("inbox", &norm), STORE_OK);
+	CHECK_EQ_STR(norm, "INBOX");
+	free(norm);
+	CHECK_EQ_INT(store_mailbox_name_normalise("InBoX/Sub", &norm), STORE_OK);
+	CHECK_EQ_STR(norm, "INBOX/Sub");
+	free(norm);
+	CHECK_EQ_INT(store_mailbox_name_normalise("Inboxes", &norm), STORE_OK);
+	CHECK_EQ_STR(norm, "Inboxes");
+	free(norm);
+	CHECK_EQ_INT(store_mailbox_name_normalise("Entw\xc3\xbc" "rfe/\xe2\x82\xac", &norm), STORE_OK);
+	free(norm);
+	const char *bad[] = {"", "/", "a/", "/a", "a//b", "a\tb", "a\x7f", "\xc3", "\xc0\xaf",
+			     "\xed\xa0\x80", "\xf4\x90\x80\x80", "\xff"};
+	for (size_t i = 0; i < ARRAY_LEN(bad); i++) {
+		CHECK_EQ_INT(store_mailbox_name_normalise(bad[i], &norm), STORE_INVALID);
+		CHECK(norm == NULL);
+	}
+	char *longname = xmalloc(STORE_MAILBOX_NAME_MAX + 2);
+	memset(longname, 'a', STORE_MAILBOX_NAME_MAX + 1);
+	longname[STORE_MAILBOX_NAME_MAX + 1] = '\0';
+	CHECK_EQ_INT(store_mailbox_name_normalise(longname, &norm), STORE_INVALID);
+	longname[STORE_MAILBOX_NAME_MAX] = '\0';
+	CHECK_EQ_INT(store_mailbox_name_normalise(longname, &norm), STORE_OK);
+	free(norm);
+	free(longname);
+}
+
+TEST(last_error_is_per_thread)
+{
+	store_set_error("first %d", 1);
+	CHECK_EQ_STR(store_last_error(), "first 1");
+}
+
+/* --- accounts --- */
+
+TEST(accounts)
+{
+	char *dir = test_tmpdir();
+	struct store *st = test_open(dir, true);
+
+	int64_t alice = test_account(st, "alice@example.com");
+	int64_t bob = test_account(st, "Bob");
+	CHECK(alice != bob);
+	int64_t dup = 0;
+	CHECK_EQ_INT(store_account_create(st, "ALICE@example.com", "x", &dup), STORE_EXISTS);
+	CHECK_EQ_INT(store_account_create(st, "", "x", &dup), STORE_INVALID);
+	CHECK_EQ_INT(store_account_create(st, "a b", "x", &dup), STORE_INVALID);
+	CHECK_EQ_INT(store_account_create(st, "a\nb", "x", &dup), STORE_INVALID);
+	CHECK_EQ_INT(store_account_create(st, "carol", NULL, &dup), STORE_INVALID);
+
+	struct store_account a;
+	CHECK_EQ_INT(store_account_find(st, "Alice@Example.COM", &a), STORE_OK);
+	CHECK_EQ_INT(a.id, alice);
+	CHECK_EQ_STR(a.name, "alice@example.com");
+	CHECK_EQ_STR(a.pwhash, "$6$salt$hash");
+	CHECK(a.apop_secret == NULL);
+	CHECK(a.created > 0);
+	CHECK_EQ_INT(a.pop3_first_login, 0);
+	store_account_clear(&a);
+	CHECK(a.name == NULL);
+	CHECK_EQ_INT(store_account_find(st, "nobody", &a), STORE_NOTFOUND);
+
+	char **names;
+	size_t n;
+	CHECK_EQ_INT(store_account_list(st, &names, &n), STORE_OK);
+	CHECK_EQ_INT(n, 2);
+	if (n == 2) {
+		CHECK_EQ_STR(names[0], "alice@example.com");
+		CHECK_EQ_STR(names[1], "Bob");
+	}
+	store_strings_free(names, n);
+
+	/* Every new account has INBOX and the special-use folders. */
+	struct store_mailbox *mb;
+	CHECK_EQ_INT(store_mailbox_list(st, bob, &mb, &n), STORE_OK);
+	CHECK_EQ_INT(n, 6);
+	int found = 0;
+	for (size_t i = 0; i < n; i++) {
+		CHECK(mb[i].uidvalidity != 0);
+		CHECK_EQ_INT(mb[i].uidnext, 1);
+		CHECK_EQ_INT(mb[i].messages, 0);
+		CHECK(mb[i].subscribed);
+		if (strcmp(mb[i].name, "INBOX") == 0 && mb[i].special_use == NULL)
+			found |= 1;
+		if (strcmp(mb[i].name, "Trash") == 0 && mb[i].special_use && strcmp(mb[i].special_use, "\\Trash") == 0)
+			found |= 2;
+		if (strcmp(mb[i].name, "Archive") == 0 && mb[i].special_use &&
+		    strcmp(mb[i].special_use, "\\Archive") == 0)
+			found |= 4;
+		for (size_t k = 0; k < i; k++) {
+			CHECK(mb[k].uidvalidity != mb[i].uidvalidity);
+			CHECK(mb[k].id != mb[i].id);
+			CHECK(strcmp(mb[k].name, mb[i].name) < 0); /* sorted */
+		}
+	}
+	CHECK_EQ_INT(found, 7);
+	store_mailboxes_free(mb, n);
+
+	/* Deleting an account removes its mail and frees unshared content. */
+	int64_t inbox = test_mailbox_id(st, bob, "INBOX");
+	test_deliver1(st, bob, inbox, "Subject: x\n\nhello\n");
+	CHECK_EQ_INT(test_sql_int(dir, "SELECT count(*) FROM messages"), 1);
+	CHECK_EQ_INT(store_account_delete(st, "BOB"), STORE_OK);
+	CHECK_EQ_INT(store_account_delete(st, "bob"), STORE_NOTFOUND);
+	CHECK_EQ_INT(store_account_find(st, "bob", &a), STORE_NOTFOUND);
+	CHECK_EQ_INT(test_sql_int(dir, "SELECT count(*) FROM messages"), 0);
+	CHECK_EQ_INT(test_sql_int(dir, "SELECT count(*) FROM entries"), 0);
+	CHECK_EQ_INT(test_sql_int(dir, "SELECT count(*) FROM mailboxes"), 6);
+	/* A re-created account never reuses the old id. */
+	int64_t bob2 = test_account(st, "bob");
+	CHECK(bob2 != bob);
+
+	store_close(st);
+	test_rmrf(dir);
+	free(dir);
+}
+
+TEST(passwords_and_settings)
+{
+	char *dir = test_tmpdir();
+	struct store *st = test_open(dir, true);
+	int64_t id = test_account(st, "carol");
+
+	CHECK_EQ_INT(store_account_set_password(st, id, "$y$new", "apop-secret"), STORE_OK);
+	struct store_account a;
+	CHECK_EQ_INT(store_account_find(st, "carol", &a), STORE_OK);
+	CHECK_EQ_STR(a.pwhash, "$y$new");
+	CHECK_EQ_STR(a.apop_secret, "apop-secret");
+	store_account_clear(&a);
+	CHECK_EQ_INT(store_account_set_password(st, id, "$y$newer", NULL), STORE_OK);
+	CHECK_EQ_INT(store_account_find(st, "carol", &a), STORE_OK);
+	CHECK_EQ_STR(a.pwhash, "$y$newer");
+	CHECK(a.apop_secret == NULL);
+	store_account_clear(&a);
+	CHECK_EQ_INT(store_account_set_password(st, id + 1000, "$y$x", NULL), STORE_NOTFOUND);
+
+	CHECK_EQ_INT(store_account_set_pop3_first_login(st, id, 1700000000), STORE_OK);
+	CHECK_EQ_INT(store_account_find(st, "carol", &a), STORE_OK);
+	CHECK_EQ_INT(a.pop3_first_login, 1700000000);
+	store_account_clear(&a);
+	CHECK_EQ_INT(store_account_set_pop3_first_login(st, id + 1000, 1), STORE_NOTFOUND);
+
+	char *v = NULL;
+	CHECK_EQ_INT(store_setting_get(st, id, "pop3.delete_mode", &v), STORE_NOTFOUND);
+	CHECK(v == NULL);
+	CHECK_EQ_INT(store_setting_set(st, id, "pop3.delete_mode", "keep"), STORE_OK);
+	CHECK_EQ_INT(store_setting_get(st, id, "pop3.delete_mode", &v), STORE_OK);
+	CHECK_EQ_STR(v, "keep");
+	free(v);
+	CHECK_EQ_INT(store_setting_set(st, id, "pop3.delete_mode", "delete"), STORE_OK);
+	CHECK_EQ_INT(store_setting_get(st, id, "pop3.delete_mode", &v), STORE_OK);
+	CHECK_EQ_STR(v, "delete");
+	free(v);
+	CHECK_EQ_INT(store_setting_set(st, id, "pop3.delete_mode", NULL), STORE_OK);
+	CHECK_EQ_INT(store_setting_get(st, id, "pop3.delete_mode", &v), STORE_NOTFOUND);
+	CHECK_EQ_INT(store_setting_set(st, id + 1000, "k", "v"), STORE_NOTFOUND);
+	CHECK_EQ_INT(store_setting_set(st, id, "", "v"), STORE_INVALID);
+
+	store_close(st);
+	test_rmrf(dir);
+	free(dir);
+}
+
+/* --- mailboxes --- */
+
+TEST(mailboxes)
+{
+	char *dir = test_tmpdir();
+	struct store *st = test_open(dir, true);
+	int64_t acct = test_account(st, "dave");
+
+	int64_t id = 0, id2 = 0;
+	CHECK_EQ_INT(store_mailbox_create(st, acct, "Projects/Roost", NULL, &id), STORE_OK);
+	CHECK(id > 0);
+	CHECK_EQ_INT(store_mailbox_create(st, acct, "Projects/Roost", NULL, &id2), STORE_EXISTS);
+	CHECK_EQ_INT(store_mailbox_create(st, acct, "inbox", NULL, &id2), STORE_EXISTS);
+	CHECK_EQ_INT(store_mailbox_create(st, acct, "Flagged", "\\Flagged", &id2), STORE_OK);
+	CHECK_EQ_INT(store_mailbox_create(st, acct, "Bad", "Flagged", &id2), STORE_INVALID);
+	CHECK_EQ_INT(store_mailbox_create(st, acct + 1000, "X", NULL, &id2), STORE_NOTFOUND);
+	const char *bad[] = {"", "a//b", "/a", "a/", "tab\there", "del\x7f", "\xff\xfe"};
+	for (size_t i = 0; i < ARRAY_LEN(bad); i++)
+		CHECK_EQ_INT(store_mailbox_create(st, acct, bad[i], NULL, &id2), STORE_INVALID);
+
+	struct store_mailbox m;
+	CHECK_EQ_INT(store_mailbox_find(st, acct, "Projects/Roost", &m), STORE_OK);
+	CHECK_EQ_INT(m.id, id);
+	CHECK_EQ_INT(m.account_id, acct);
+	CHECK_EQ_STR(m.name, "Projects/Roost");
+	CHECK_EQ_INT(m.uidnext, 1);
+	CHECK(m.uidvalidity != 0);
+	uint32_t uv = m.uidvalidity;
+	store_mailbox_clear(&m);
+	CHECK_EQ_INT(store_mailbox_find(st, acct, "projects/roost", &m), STORE_NOTFOUND);
+	CHECK_EQ_INT(store_mailbox_find(st, acct, "iNbOx", &m), STORE_OK);
+	CHECK_EQ_STR(m.name, "INBOX");
+	store_mailbox_clear(&m);
+	CHECK_EQ_INT(store_mailbox_find(st, acct + 1000, "INBOX", &m), STORE_NOTFOUND);
+	CHECK_EQ_INT(store_mailbox_find(st, acct, "Flagged", &m), STORE_OK);
+	CHECK_EQ_STR(m.special_use, "\\Flagged");
+	store_mailbox_clear(&m);
+
+	struct store_mailbox *list;
+	size_t n;
+	CHECK_EQ_INT(store_mailbox_list(st, acct, &list, &n), STORE_OK);
+	CHECK_EQ_INT(n, 8);
+	store_mailboxes_free(list, n);
+
+	/* INBOX stays; deleting a mailbox takes its entries and content along. */
+	CHECK_EQ_INT(store_mailbox_delete(st, acct, "INBOX"), STORE_INVALID);
+	CHECK_EQ_INT(store_mailbox_delete(st, acct, "inbox"), STORE_INVALID);
+	CHECK_EQ_INT(store_mailbox_delete(st, acct, "Nope"), STORE_NOTFOUND);
+	CHECK_EQ_INT(store_mailbox_delete(st, acct, "a//b"), STORE_INVALID);
+	test_deliver1(st, acct, id, "one\n");
+	uint32_t uid = test_deliver1(st, acct, id, "two\n");
+	CHECK_EQ_INT(store_expunge(st, acct, id, &uid, 1), STORE_OK);
+	CHECK_EQ_INT(test_sql_int(dir, "SELECT count(*) FROM tombstones"), 1);
+	CHECK_EQ_INT(store_mailbox_delete(st, acct, "Projects/Roost"), STORE_OK);
+	CHECK_EQ_INT(store_mailbox_find(st, acct, "Projects/Roost", &m), STORE_NOTFOUND);
+	CHECK_EQ_INT(test_sql_int(dir, "SELECT count(*) FROM messages"), 0);
+	CHECK_EQ_INT(test_sql_int(dir, "SELECT count(*) FROM tombstones"), 0);
+
+	/* Re-created under the same name: a new id and a new UIDVALIDITY. */
+	CHECK_EQ_INT(store_mailbox_create(st, acct, "Projects/Roost", NULL, &id2), STORE_OK);
+	CHECK(id2 != id);
+	CHECK_EQ_INT(store_mailbox_find(st, acct, "Projects/Roost", &m), STORE_OK);
+	CHECK(m.uidvalidity != uv);
+	CHECK_EQ_INT(m.uidnext, 1);
+	store_mailbox_clear(&m);
+
+	store_close(st);
+	test_rmrf(dir);
+	free(dir);
+}
+
+/* --- delivery and reading --- */
+
+TEST(deliver_and_read)
+{
+	char *dir = test_tmpdir();
+	struct store *st = test_open(dir, true);
+	int64_t eve = test_account(st, "eve");
+	int64_t fred = test_account(st, "fred");
+	int64_t eve_inbox = test_mailbox_id(st, eve, "INBOX");
+	int64_t eve_sent = test_mailbox_id(st, eve, "Sent");
+	int64_t fred_inbox = test_mailbox_id(st, fred, "INBOX");
+
+	const char *msg = "Subject: hi\nX: y\r\n\nbody\rline\n";
+	const char *want = "Subject: hi\r\nX: y\r\n\r\nbody\rline\r\n";
+	struct store_target t[3] = {
+		{.account_id = eve, .mailbox_id = eve_inbox, .flags = STORE_FLAG_SEEN, .internal_date = 1000},
+		{.account_id = fred, .mailbox_id = fred_inbox},
+		{.account_id = eve, .mailbox_id = eve_sent, .internal_date = 2000},
+	};
+	CHECK_EQ_INT(store_deliver(st, msg, strlen(msg), t, 3), STORE_OK);
+	CHECK_EQ_INT(t[0].uid_r, 1);
+	CHECK_EQ_INT(t[1].uid_r, 1);
+	CHECK_EQ_INT(t[2].uid_r, 1);
+	/* The content is stored once. */
+	CHECK_EQ_INT(test_sql_int(dir, "SELECT count(*) FROM messages"), 1);
+
+	struct store_entry *e;
+	size_t n;
+	CHECK_EQ_INT(store_entries(st, eve, eve_inbox, 0, &e, &n), STORE_OK);
+	CHECK_EQ_INT(n, 1);
+	int64_t mid = e[0].message_id;
+	CHECK_EQ_INT(e[0].uid, 1);
+	CHECK_EQ_INT(e[0].size, strlen(want));
+	CHECK_EQ_INT(e[0].flags, STORE_FLAG_SEEN);
+	CHECK_EQ_INT(e[0].internal_date, 1000);
+	CHECK(e[0].modseq > 0);
+	free(e);
+	CHECK_EQ_INT(store_entries(st, fred, fred_inbox, 0, &e, &n), STORE_OK);
+	CHECK_EQ_INT(n, 1);
+	CHECK_EQ_INT(e[0].message_id, mid);
+	CHECK(e[0].internal_date >= time_now() - 5); /* 0 meant now */
+	free(e);
+
+	size_t len;
+	char *got = test_read_all(st, eve, mid, &len);
+	CHECK(got != NULL);
+	CHECK_EQ_INT(len, strlen(want));
+	CHECK(got && memcmp(got, want, len) == 0);
+	free(got);
+
+	/* Ranges: inside, straddling the end, at the end and past it. */
+	char b[64];
+	size_t got_n = 99;
+	CHECK_EQ_INT(store_message_read(st, eve, mid, 9, b, 2, &got_n), STORE_OK);
+	CHECK_EQ_INT(got_n, 2);
+	CHECK(memcmp(b, "hi", 2) == 0);
+	CHECK_EQ_INT(store_message_read(st, eve, mid, strlen(want) - 3, b, sizeof b, &got_n), STORE_OK);
+	CHECK_EQ_INT(got_n, 3);
+	CHECK(memcmp(b, "e\r\n", 3) == 0);
+	CHECK_EQ_INT(store_message_read(st, eve, mid, strlen(want), b, sizeof b, &got_n), STORE_OK);
+	CHECK_EQ_INT(got_n, 0);
+	CHECK_EQ_INT(store_message_read(st, eve, mid, strlen(want) + 1000, b, sizeof b, &got_n), STORE_OK);
+	CHECK_EQ_INT(got_n, 0);
+	CHECK_EQ_INT(store_message_read(st, eve, mid, 0, b, 0, &got_n), STORE_OK);
+	CHECK_EQ_INT(got_n, 0);
+	/* Only accounts with an entry for the content may read it. */
+	int64_t other = test_account(st, "mallory");
+	CHECK_EQ_INT(store_message_read(st, other, mid, 0, b, sizeof b, &got_n), STORE_NOTFOUND);
+	CHECK_EQ_INT(store_message_read(st, eve, mid + 1000, 0, b, sizeof b, &got_n), STORE_NOTFOUND);
+
+	/* UIDs and modseqs increase; counters follow. */
+	struct store_mailbox m;
+	CHECK_EQ_INT(store_mailbox_find(st, eve, "INBOX", &m), STORE_OK);
+	uint64_t modseq0 = m.highestmodseq;
+	CHECK_EQ_INT(m.uidnext, 2);
+	CHECK_EQ_INT(m.messages, 1);
+	CHECK_EQ_INT(m.bytes, strlen(want));
+	store_mailbox_clear(&m);
+	uint32_t u2 = test_deliver1(st, eve, eve_inbox, "two\n");
+	uint32_t u3 = test_deliver1(st, eve, eve_inbox, "three\n");
+	CHECK_EQ_INT(u2, 2);
+	CHECK_EQ_INT(u3, 3);
+	CHECK_EQ_INT(store_mailbox_find(st, eve, "INBOX", &m), STORE_OK);
+	CHECK(m.highestmodseq >= modseq0 + 2);
+	CHECK_EQ_INT(m.uidnext, 4);
+	CHECK_EQ_INT(m.messages, 3);
+	CHECK_EQ_INT(m.bytes, strlen(want) + 5 + 7);
+	store_mailbox_clear(&m);
+	CHECK_EQ_INT(store_entries(st, eve, eve_inbox, 0, &e, &n), STORE_OK);
+	CHECK_EQ_INT(n, 3);
+	for (size_t i = 1; i < n; i++) {
+		CHECK(e[i].uid > e[i - 1].uid);
+		CHECK(e[i].modseq > e[i - 1].modseq);
+	}
+	free(e);
+
+	/* All targets or none: a bad second target leaves the first untouched. */
+	struct store_target bad[2] = {{.account_id = eve, .mailbox_id = eve_inbox},
+				      {.account_id = eve, .mailbox_id = 999999}};
+	CHECK_EQ_INT(store_deliver(st, "x\n", 2, bad, 2), STORE_NOTFOUND);
+	CHECK_EQ_INT(store_mailbox_find(st, eve, "INBOX", &m), STORE_OK);
+	CHECK_EQ_INT(m.uidnext, 4);
+	CHECK_EQ_INT(m.messages, 3);
+	store_mailbox_clear(&m);
+	CHECK_EQ_INT(test_sql_int(dir, "SELECT count(*) FROM messages"), 3);
+	CHECK_EQ_INT(store_deliver(st, "x", 1, bad, 0), STORE_INVALID);
+	/* Another account's mailbox id under this account is not found. */
+	struct store_target cross = {.account_id = eve, .mailbox_id = fred_inbox};
+	CHECK_EQ_INT(store_deliver(st, "x", 1, &cross, 1), STORE_NOTFOUND);
+	CHECK_EQ_INT(store_entries(st, eve, fred_inbox, 0, &e, &n), STORE_NOTFOUND);
+
+	/* An empty message is allowed and reads back as nothing. */
+	struct store_target one = {.account_id = eve, .mailbox_id = eve_sent};
+	CHECK_EQ_INT(store_deliver(st, "", 0, &one, 1), STORE_OK);
+
+	store_close(st);
+	test_rmrf(dir);
+	free(dir);
+}
+
+TEST(entries_since)
+{
+	char *dir = test_tmpdir();
+	struct store *st = test_open(dir, true);
+	int64_t acct = test_account(st, "gina");
+	int64_t inbox = test_mailbox_id(st, acct, "INBOX");
+	for (int i = 0; i < 5; i++) {
+		struct store_target t = {.account_id = acct, .mailbox_id = inbox, .internal_date = 100 * (i + 1)};
+		CHECK_EQ_INT(store_deliver(st, "m\r\n", 3, &t, 1), STORE_OK);
+	}
+	struct store_entry *e;
+	size_t n;
+	CHECK_EQ_INT(store_entries(st, acct, inbox, 300, &e, &n), STORE_OK);
+	CHECK_EQ_INT(n, 3);
+	if (n == 3) {
+		CHECK_EQ_INT(e[0].uid, 3);
+		CHECK_EQ_INT(e[0].internal_date, 300);
+		CHECK_EQ_INT(e[2].uid, 5);
+	}
+	free(e);
+	CHECK_EQ_INT(store_entries(st, acct, inbox, 501, &e, &n), STORE_OK);
+	CHECK_EQ_INT(n, 0);
+	free(e);
+	CHECK_EQ_INT(store_entries(st, acct, inbox, 0, &e, &n), STORE_OK);
+	CHECK_EQ_INT(n, 5);
+	free(e);
+	store_close(st);
+	test_rmrf(dir);
+	free(dir);
+}
+
+TEST(large_message)
+{
+	char *dir = test_tmpdir();
+	struct store *st = test_open(dir, true);
+	int64_t acct = test_account(st, "hugo");
+	int64_t inbox = test_mailbox_id(st, acct, "INBOX");
+	size_t len = 20u << 20;
+	char *data = xmalloc(len);
+	for (size_t i = 0; i < len; i++)
+		data[i] = (i % 100 == 98) ? '\r' : (i % 100 == 99) ? '\n' : (char)('a' + i % 26);
+	struct store_target t = {.account_id = acct, .mailbox_id = inbox};
+	CHECK_EQ_INT(store_deliver(st, data, len, &t, 1), STORE_OK);
+	struct store_entry *e;
+	size_t n;
+	CHECK_EQ_INT(store_entries(st, acct, inbox, 0, &e, &n), STORE_OK);
+	CHECK_EQ_INT(n, 1);
+	CHECK_EQ_INT(e[0].size, len);
+	int64_t mid = e[0].message_id;
+	free(e);
+	/* Stream it in 64 KB slices, as a RETR or FETCH would. */
+	size_t chunk = 64 << 10, off = 0, bad = 0;
+	char *b = xmalloc(chunk);
+	int64_t t0 = time_mono_ms();
+	for (;;) {
+		size_t got = 0;
+		CHECK_EQ_INT(store_message_read(st, acct, mid, off, b, chunk, &got), STORE_OK);
+		if (memcmp(b, data + off, got) != 0)
+			bad++;
+		off += got;
+		if (got < chunk)
+			break;
+	}
+	printf("# read 20 MB in 64 KB slices: %lld ms\n", (long long)(time_mono_ms() - t0));
+	CHECK_EQ_INT(off, len);
+	CHECK_EQ_INT(bad, 0);
+	free(b);
+	free(data);
+	store_close(st);
+	test_rmrf(dir);
+	free(dir);
+}
+
+/* --- expunge and move --- */
+
+TEST(expunge)
+{
+	char *dir = test_tmpdir();
+	struct store *st = test_open(dir, true);
+	int64_t acct = test_account(st, "ida");
+	int64_t inbox = test_mailbox_id(st, acct, "INBOX");
+	int64_t archive = test_mailbox_id(st, acct, "Archive");
+
+	/* Message A is in INBOX and Archive; B and C only in INBOX. */
+	struct store_target t[2] = {{.account_id = acct, .mailbox_id = inbox},
+				    {.account_id = acct, .mailbox_id = archive}};
+	CHECK_EQ_INT(store_deliver(st, "A\n", 2, t, 2), STORE_OK);
+	uint32_t ua = t[0].uid_r;
+	uint32_t ub = test_deliver1(st, acct, inbox, "B\n");
+	uint32_t uc = test_deliver1(st, acct, inbox, "C\n");
+	CHECK_EQ_INT(test_sql_int(dir, "SELECT count(*) FROM messages"), 3);
+
+	struct store_mailbox m;
+	CHECK_EQ_INT(store_mailbox_find(st, acct, "INBOX", &m), STORE_OK);
+	uint64_t before = m.highestmodseq;
+	store_mailbox_clear(&m);
+
+	uint32_t gone[] = {ua, ub, 777, ub};
+	CHECK_EQ_INT(store_expunge(st, acct, inbox, gone, ARRAY_LEN(gone)), STORE_OK);
+	CHECK_EQ_INT(store_mailbox_find(st, acct, "INBOX", &m), STORE_OK);
+	CHECK_EQ_INT(m.highestmodseq, before + 1);
+	CHECK_EQ_INT(m.messages, 1);
+	CHECK_EQ_INT(m.bytes, 3);
+	CHECK_EQ_INT(m.uidnext, 4);
+	store_mailbox_clear(&m);
+	char *q = xasprintf("SELECT count(*) FROM tombstones WHERE mailbox_id = %lld AND modseq = %llu",
+			    (long long)inbox, (unsigned long long)before + 1);
+	CHECK_EQ_INT(test_sql_int(dir, q), 2);
+	free(q);
+	/* A survives (Archive still has it), B is freed. */
+	CHECK_EQ_INT(test_sql_int(dir, "SELECT count(*) FROM messages"), 2);
+	struct store_entry *e;
+	size_t n;
+	CHECK_EQ_INT(store_entries(st, acct, inbox, 0, &e, &n), STORE_OK);
+	CHECK_EQ_INT(n, 1);
+	CHECK_EQ_INT(e[0].uid, uc);
+	free(e);
+	CHECK_EQ_INT(store_entries(st, acct, archive, 0, &e, &n), STORE_OK);
+	CHECK_EQ_INT(n, 1);
+	char b[8];
+	size_t got;
+	CHECK_EQ_INT(store_message_read(st, acct, e[0].message_id, 0, b, sizeof b, &got), STORE_OK);
+	CHECK_EQ_INT(got, 3);
+	uint32_t ua2 = e[0].uid;
+	int64_t mida = e[0].message_id;
+	free(e);
+	CHECK_EQ_INT(store_expunge(st, acct, archive, &ua2, 1), STORE_OK);
+	CHECK_EQ_INT(test_sql_int(dir, "SELECT count(*) FROM messages"), 1);
+	CHECK_EQ_INT(store_message_read(st, acct, mida, 0, b, sizeof b, &got), STORE_NOTFOUND);
+
+	/* Nothing present: no change, no new modseq. */
+	CHECK_EQ_INT(store_mailbox_find(st, acct, "INBOX", &m), STORE_OK);
+	before = m.highestmodseq;
+	store_mailbox_clear(&m);
+	CHECK_EQ_INT(store_expunge(st, acct, inbox, gone, 2), STORE_OK);
+	CHECK_EQ_INT(store_mailbox_find(st, acct, "INBOX", &m), STORE_OK);
+	CHECK_EQ_INT(m.highestmodseq, before);
+	store_mailbox_clear(&m);
+	CHECK_EQ_INT(store_expunge(st, acct, 424242, gone, 2), STORE_NOTFOUND);
+
+	store_close(st);
+	test_rmrf(dir);
+	free(dir);
+}
+
+TEST(move)
+{
+	char *dir = test_tmpdir();
+	struct store *st = test_open(dir, true);
+	int64_t acct = test_account(st, "jon");
+	int64_t other = test_account(st, "kim");
+	int64_t inbox = test_mailbox_id(st, acct, "INBOX");
+	int64_t trash = test_mailbox_id(st, acct, "Trash");
+	int64_t other_inbox = test_mailbox_id(st, other, "INBOX");
+
+	test_deliver1(st, acct, trash, "already here\n");
+	struct store_target t = {.account_id = acct, .mailbox_id = inbox, .flags = STORE_FLAG_FLAGGED,
+				 .internal_date = 4242};
+	uint32_t u[3];
+	for (int i = 0; i < 3; i++) {
+		CHECK_EQ_INT(store_deliver(st, "msg\n", 4, &t, 1), STORE_OK);
+		u[i] = t.uid_r;
+	}
+	struct store_entry *before;
+	size_t nb;
+	CHECK_EQ_INT(store_entries(st, acct, inbox, 0, &before, &nb), STORE_OK);
+	struct store_mailbox m;
+	CHECK_EQ_INT(store_mailbox_find(st, acct, "INBOX", &m), STORE_OK);
+	uint64_t inbox_modseq = m.highestmodseq;
+	store_mailbox_clear(&m);
+	CHECK_EQ_INT(store_mailbox_find(st, acct, "Trash", &m), STORE_OK);
+	uint64_t trash_modseq = m.highestmodseq;
+	store_mailbox_clear(&m);
+
+	uint32_t mv[] = {u[2], u[0]};
+	CHECK_EQ_INT(store_move(st, acct, inbox, trash, mv, 2), STORE_OK);
+	CHECK_EQ_INT(test_sql_int(dir, "SELECT count(*) FROM messages"), 4); /* content kept */
+
+	struct store_entry *e;
+	size_t n;
+	CHECK_EQ_INT(store_entries(st, acct, inbox, 0, &e, &n), STORE_OK);
+	CHECK_EQ_INT(n, 1);
+	CHECK_EQ_INT(e[0].uid, u[1]);
+	free(e);
+	CHECK_EQ_INT(store_entries(st, acct, trash, 0, &e, &n), STORE_OK);
+	CHECK_EQ_INT(n, 3);
+	if (n == 3) {
+		/* New UIDs after the existing one, in source UID order, same content
+		 * and flags, and the target's new modseq. */
+		CHECK_EQ_INT(e[1].uid, 2);
+		CHECK_EQ_INT(e[2].uid, 3);
+		CHECK_EQ_INT(e[1].message_id, before[0].message_id);
+		CHECK_EQ_INT(e[2].message_id, before[2].message_id);
+		CHECK_EQ_INT(e[1].flags, STORE_FLAG_FLAGGED);
+		CHECK_EQ_INT(e[1].internal_date, 4242);
+		CHECK_EQ_INT(e[1].modseq, trash_modseq + 1);
+	}
+	free(e);
+	free(before);
+	CHECK_EQ_INT(store_mailbox_find(st, acct, "INBOX", &m), STORE_OK);
+	CHECK_EQ_INT(m.highestmodseq, inbox_modseq + 1);
+	CHECK_EQ_INT(m.messages, 1);
+	store_mailbox_clear(&m);
+	CHECK_EQ_INT(store_mailbox_find(st, acct, "Trash", &m), STORE_OK);
+	CHECK_EQ_INT(m.uidnext, 4);
+	CHECK_EQ_INT(m.messages, 3);
+	CHECK_EQ_INT(m.bytes, 14 + 5 + 5);
+	store_mailbox_clear(&m);
+	char *q = xasprintf("SELECT count(*) FROM tombstones WHERE account_id = %lld AND mailbox_id = %lld"
+			    " AND modseq = %llu",
+			    (long long)acct, (long long)inbox, (unsigned long long)inbox_modseq + 1);
+	CHECK_EQ_INT(test_sql_int(dir, q), 2);
+	free(q);
+
+	/* Targets outside the account, or missing, change nothing. */
+	CHECK_EQ_INT(store_move(st, acct, inbox, other_inbox, &u[1], 1), STORE_NOTFOUND);
+	CHECK_EQ_INT(store_move(st, acct, 31337, trash, &u[1], 1), STORE_NOTFOUND);
+	CHECK_EQ_INT(store_entries(st, acct, inbox, 0, &e, &n), STORE_OK);
+	CHECK_EQ_INT(n, 1);
+	free(e);
+
+	store_close(st);
+	test_rmrf(dir);
+	free(dir);
+}
+
+/* --- notifications --- */
+
+struct test_watch_log {
+	pthread_mutex_t lock;
+	size_t n;
+	int64_t account[64], mailbox[64];
+	uint64_t modseq[64];
+};
+
+static void test_watcher(void *ctx, int64_t account_id, int64_t mailbox_id, uint64_t modseq)
+{
+	struct test_watch_log *w = ctx;
+	pthread_mutex_lock(&w->lock);
+	if (w->n < 64) {
+		w->account[w->n] = account_id;
+		w->mailbox[w->n] = mailbox_id;
+		w->modseq[w->n] = modseq;
+	}
+	w->n++;
+	pthread_mutex_unlock(&w->lock);
+}
+
+static size_t test_watch_count(struct test_watch_log *w)
+{
+	pthread_mutex_lock(&w->lock);
+	size_t n = w->n;
+	pthread_mutex_unlock(&w->lock);
+	return n;
+}
+
+TEST(watchers)
+{
+	char *dir = test_tmpdir();
+	struct store *st = test_open(dir, true);
+	struct test_watch_log w = {.lock = PTHREAD_MUTEX_INITIALIZER};
+	store_watch(st, test_watcher, &w);
+	int64_t acct = test_account(st, "lea");
+	CHECK_EQ_INT(w.n, 0); /* creating an account changes no existing mailbox */
+	int64_t inbox = test_mailbox_id(st, acct, "INBOX");
+	int64_t junk = test_mailbox_id(st, acct, "Junk");
+
+	uint32_t uid = test_deliver1(st, acct, inbox, "hello\n");
+	/* Watchers have heard of a commit by the time its writer returns. */
+	CHECK_EQ_INT(test_watch_count(&w), 1);
+	struct store_mailbox m;
+	CHECK_EQ_INT(store_mailbox_find(st, acct, "INBOX", &m), STORE_OK);
+	CHECK_EQ_INT(w.account[0], acct);
+	CHECK_EQ_INT(w.mailbox[0], inbox);
+	CHECK_EQ_INT(w.modseq[0], m.highestmodseq);
+	store_mailbox_clear(&m);
+
+	CHECK_EQ_INT(store_move(st, acct, inbox, junk, &uid, 1), STORE_OK);
+	CHECK_EQ_INT(test_watch_count(&w), 3);
+	bool saw_inbox = false, saw_junk = false;
+	for (size_t i = 1; i < 3; i++) {
+		saw_inbox |= w.mailbox[i] == inbox && w.modseq[i] > w.modseq[0];
+		saw_junk |= w.mailbox[i] == junk;
+	}
+	CHECK(saw_inbox && saw_junk);
+
+	/* A failed write notifies nobody. */
+	struct store_target bad = {.account_id = acct, .mailbox_id = 123456};
+	CHECK_EQ_INT(store_deliver(st, "x", 1, &bad, 1), STORE_NOTFOUND);
+	CHECK_EQ_INT(test_watch_count(&w), 3);
+	store_close(st);
+	test_rmrf(dir);
+	free(dir);
+}
+
+static int test_dgram_socket(const char *path)
+{
+	int fd = socket(AF_UNIX, SOCK_DGRAM, 0);
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	snprintf(sa.sun_path, sizeof sa.sun_path, "%s", path);
+	if (bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
+		perror("bind");
+		close(fd);
+		return -1;
+	}
+	struct timeval tv = {.tv_sec = 5};
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+	return fd;
+}
+
+static void test_dgram_send(const char *path, const char *msg)
+{
+	int fd = socket(AF_UNIX, SOCK_DGRAM, 0);
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	snprintf(sa.sun_path, sizeof sa.sun_path, "%s", path);
+	CHECK(sendto(fd, msg, strlen(msg), 0, (struct sockaddr *)&sa, sizeof sa) == (ssize_t)strlen(msg));
+	close(fd);
+}
+
+static bool test_wait_count(struct test_watch_log *w, size_t n)
+{
+	for (int i = 0; i < 500; i++) {
+		if (test_watch_count(w) >= n)
+			return true;
+		usleep(10000);
+	}
+	return false;
+}
+
+TEST(external_notifications)
+{
+	char *dir = test_tmpdir();
+	char *sock = xasprintf("%s/notify.sock", dir);
+	struct store *st = test_open(dir, true);
+	int64_t acct = test_account(st, "max");
+	int64_t inbox = test_mailbox_id(st, acct, "INBOX");
+
+	/* A committing process sends "account mailbox modseq pid" to the socket. */
+	int fd = test_dgram_socket(sock);
+	CHECK(fd >= 0);
+	test_deliver1(st, acct, inbox, "hi\n");
+	char msg[SQLITE_NOTIFY_MAX + 1];
+	ssize_t got = recv(fd, msg, SQLITE_NOTIFY_MAX, 0);
+	CHECK(got > 0);
+	if (got > 0) {
+		msg[got] = '\0';
+		long long a, mb, pid;
+		unsigned long long ms;
+		CHECK_EQ_INT(sscanf(msg, "%lld %lld %llu %lld", &a, &mb, &ms, &pid), 4);
+		CHECK_EQ_INT(a, acct);
+		CHECK_EQ_INT(mb, inbox);
+		CHECK_EQ_INT(pid, getpid());
+	}
+	close(fd);
+	unlink(sock);
+	/* Nobody listening is fine. */
+	test_deliver1(st, acct, inbox, "again\n");
+
+	/* The listener replaces a stale socket file and hands other processes'
+	 * changes to the watchers, skipping our own. */
+	fd = test_dgram_socket(sock);
+	close(fd);
+	struct test_watch_log w = {.lock = PTHREAD_MUTEX_INITIALIZER};
+	store_watch(st, test_watcher, &w);
+	const char *err = NULL;
+	CHECK_EQ_INT(store_listen_external(st, &err), STORE_OK);
+	CHECK_EQ_INT(store_listen_external(st, &err), STORE_INVALID);
+	char *own = xasprintf("7 8 9 %ld", (long)getpid());
+	test_dgram_send(sock, own);
+	free(own);
+	test_dgram_send(sock, "garbage");
+	test_dgram_send(sock, "11 12 13 1");
+	test_dgram_send(sock, "21 22 23");
+	CHECK(test_wait_count(&w, 2));
+	usleep(50000);
+	CHECK_EQ_INT(test_watch_count(&w), 2);
+	if (test_watch_count(&w) >= 2) {
+		CHECK_EQ_INT(w.account[0], 11);
+		CHECK_EQ_INT(w.mailbox[0], 12);
+		CHECK_EQ_INT(w.modseq[0], 13);
+		CHECK_EQ_INT(w.account[1], 21);
+	}
+	/* Our own commits reach the watchers once, from the writer. */
+	test_deliver1(st, acct, inbox, "third\n");
+	usleep(50000);
+	CHECK_EQ_INT(test_watch_count(&w), 3);
+
+	store_close(st);
+	CHECK(access(sock, F_OK) != 0); /* close removes the socket */
+	free(sock);
+	test_rmrf(dir);
+	free(dir);
+}
+
+/* --- concurrency --- */
+
+struct test_worker {
+	struct store *st;
+	int64_t account;
+	int64_t mailbox;
+	int n;
+	int index;
+	uint32_t *uids;
+	int failures;
+};
+
+static void *test_deliver_thread(void *arg)
+{
+	struct test_worker *wk = arg;
+	for (int i = 0; i < wk->n; i++) {
+		char *text = xasprintf("X-Token: t%d-%d\n\nbody %d\n", wk->index, i, i);
+		struct store_target t = {.account_id = wk->account, .mailbox_id = wk->mailbox};
+		if (store_deliver(wk->st, text, strlen(text), &t, 1) != STORE_OK)
+			wk->failures++;
+		wk->uids[i] = t.uid_r;
+		/* Reads go on at the same time through this thread's reader. */
+		struct store_mailbox m;
+		if (store_mailbox_find(wk->st, wk->account, "INBOX", &m) != STORE_OK)
+			wk->failures++;
+		else if (m.uidnext <= t.uid_r)
+			wk->failures++;
+		store_mailbox_clear(&m);
+		free(text);
+	}
+	return NULL;
+}
+
+static void test_concurrent(bool group_commit)
+{
+	enum { THREADS = 16, EACH = 25 };
+	char *dir = test_tmpdir();
+	struct store *st = test_open(dir, group_commit);
+	int64_t acct = test_account(st, "nina");
+	int64_t inbox = test_mailbox_id(st, acct, "INBOX");
+	struct test_worker wk[THREADS];
+	pthread_t th[THREADS];
+	for (int i = 0; i < THREADS; i++) {
+		wk[i] = (struct test_worker){st, acct, inbox, EACH, i, xcalloc(EACH, sizeof(uint32_t)), 0};
+		pthread_create(&th[i], NULL, test_deliver_thread, &wk[i]);
+	}
+	for (int i = 0; i < THREADS; i++)
+		pthread_join(th[i], NULL);
+	char *seen = xcalloc(THREADS * EACH + 1, 1);
+	int dups = 0, out_of_range = 0;
+	for (int i = 0; i < THREADS; i++) {
+		CHECK_EQ_INT(wk[i].failures, 0);
+		for (int k = 0; k < EACH; k++) {
+			uint32_t u = wk[i].uids[k];
+			if (u < 1 || u > THREADS * EACH)
+				out_of_range++;
+			else if (seen[u]++)
+				dups++;
+			if (k > 0 && u <= wk[i].uids[k - 1])
+				out_of_range++; /* one caller's UIDs increase */
+		}
+		free(wk[i].uids);
+	}
+	CHECK_EQ_INT(dups, 0);
+	CHECK_EQ_INT(out_of_range, 0);
+	free(seen);
+	struct store_mailbox m;
+	CHECK_EQ_INT(store_mailbox_find(st, acct, "INBOX", &m), STORE_OK);
+	CHECK_EQ_INT(m.messages, THREADS * EACH);
+	CHECK_EQ_INT(m.uidnext, THREADS * EACH + 1);
+	store_mailbox_clear(&m);
+	store_close(st);
+	CHECK_EQ_INT(test_sql_int(dir, "SELECT count(DISTINCT uid) FROM entries"), THREADS * EACH);
+	CHECK_EQ_INT(test_sql_int(dir, "SELECT count(*) FROM messages"), THREADS * EACH);
+	test_rmrf(dir);
+	free(dir);
+}
+
+TEST(concurrent_deliveries_group_commit)
+{
+	test_concurrent(true);
+}
+
+TEST(concurrent_deliveries_one_per_commit)
+{
+	test_concurrent(false);
+}
+
+/* A job that fails inside a batch is rolled back alone. */
+static void *test_bad_deliver_thread(void *arg)
+{
+	struct test_worker *wk = arg;
+	for (int i = 0; i < wk->n; i++) {
+		struct store_target t = {.account_id = wk->account, .mailbox_id = wk->mailbox};
+		int rc = store_deliver(wk->st, "z\n", 2, &t, 1);
+		if (wk->index % 2 ? rc != STORE_NOTFOUND : rc != STORE_OK)
+			wk->failures++;
+	}
+	return NULL;
+}
+
+TEST(failing_job_in_batch)
+{
+	enum { THREADS = 8, EACH = 20 };
+	char *dir = test_tmpdir();
+	struct store *st = test_open(dir, true);
+	int64_t acct = test_account(st, "olga");
+	int64_t inbox = test_mailbox_id(st, acct, "INBOX");
+	struct test_worker wk[THREADS];
+	pthread_t th[THREADS];
+	for (int i = 0; i < THREADS; i++) {
+		wk[i] = (struct test_worker){st, acct, i % 2 ? 987654 : inbox, EACH, i, NULL, 0};
+		pthread_create(&th[i], NULL, test_bad_deliver_thread, &wk[i]);
+	}
+	for (int i = 0; i < THREADS; i++) {
+		pthread_join(th[i], NULL);
+		CHECK_EQ_INT(wk[i].failures, 0);
+	}
+	struct store_mailbox m;
+	CHECK_EQ_INT(store_mailbox_find(st, acct, "INBOX", &m), STORE_OK);
+	CHECK_EQ_INT(m.messages, THREADS / 2 * EACH);
+	store_mailbox_clear(&m);
+	store_close(st);
+	CHECK_EQ_INT(test_sql_int(dir, "SELECT count(*) FROM messages"), THREADS / 2 * EACH);
+	test_rmrf(dir);
+	free(dir);
+}
+
+/* Another process holding the write lock only delays a write. */
+static void *test_lock_holder(void *arg)
+{
+	const char *dir = arg;
+	char *path = xasprintf("%s/roost.db", dir);
+	sqlite3 *db;
+	if (sqlite3_open(path, &db) == SQLITE_OK && sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) == SQLITE_OK) {
+		usleep(300000);
+		sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+	}
+	sqlite3_close(db);
+	free(path);
+	return NULL;
+}
+
+TEST(busy_database_waits)
+{
+	char *dir = test_tmpdir();
+	struct store *st = test_open(dir, true);
+	int64_t acct = test_account(st, "pia");
+	int64_t inbox = test_mailbox_id(st, acct, "INBOX");
+	pthread_t th;
+	pthread_create(&th, NULL, test_lock_holder, dir);
+	usleep(100000);
+	int64_t t0 = time_mono_ms();
+	CHECK_EQ_INT(test_deliver1(st, acct, inbox, "waited\n"), 1);
+	CHECK(time_mono_ms() - t0 >= 100);
+	pthread_join(th, NULL);
+	store_close(st);
+	test_rmrf(dir);
+	free(dir);
+}
+
+/* --- persistence --- */
+
+TEST(reopen_keeps_everything)
+{
+	char *dir = test_tmpdir();
+	char *sub = xasprintf("%s/deeper/var", dir); /* created with its parents */
+	struct store *st = test_open(sub, true);
+	int64_t acct = test_account(st, "quinn");
+	int64_t inbox = test_mailbox_id(st, acct, "INBOX");
+	test_deliver1(st, acct, inbox, "first\n");
+	test_deliver1(st, acct, inbox, "second\n");
+	CHECK_EQ_INT(store_setting_set(st, acct, "k", "v"), STORE_OK);
+	struct store_mailbox m;
+	CHECK_EQ_INT(store_mailbox_find(st, acct, "INBOX", &m), STORE_OK);
+	uint32_t uv = m.uidvalidity;
+	uint64_t ms = m.highestmodseq;
+	store_mailbox_clear(&m);
+	store_close(st);
+
+	struct stat sb;
+	CHECK(stat(sub, &sb) == 0 && (sb.st_mode & 0777) == 0700);
+	st = test_open(sub, false);
+	struct store_account a;
+	CHECK_EQ_INT(store_account_find(st, "QUINN", &a), STORE_OK);
+	CHECK_EQ_INT(a.id, acct);
+	store_account_clear(&a);
+	CHECK_EQ_INT(store_mailbox_find(st, acct, "INBOX", &m), STORE_OK);
+	CHECK_EQ_INT(m.uidvalidity, uv);
+	CHECK_EQ_INT(m.highestmodseq, ms);
+	CHECK_EQ_INT(m.messages, 2);
+	store_mailbox_clear(&m);
+	CHECK_EQ_INT(test_deliver1(st, acct, inbox, "third\n"), 3);
+	struct store_entry *e;
+	size_t n;
+	CHECK_EQ_INT(store_entries(st, acct, inbox, 0, &e, &n), STORE_OK);
+	CHECK_EQ_INT(n, 3);
+	size_t len;
+	char *text = n ? test_read_all(st, acct, e[1].message_id, &len) : NULL;
+	CHECK(text && len == 8 && memcmp(text, "second\r\n", 8) == 0);
+	free(text);
+	free(e);
+	char *v;
+	CHECK_EQ_INT(store_setting_get(st, acct, "k", &v), STORE_OK);
+	free(v);
+	store_close(st);
+	CHECK_EQ_INT(test_sql_int(sub, "PRAGMA user_version"), 1);
+	CHECK_EQ_INT(test_sql_int(sub, "SELECT count(*) FROM pragma_journal_mode WHERE journal_mode = 'wal'"), 1);
+	free(sub);
+	test_rmrf(dir);
+	free(dir);
+}
+
+TEST(open_errors)
+{
+	struct store *st = NULL;
+	const char *err = NULL;
+	CHECK_EQ_INT(store_open_sqlite("", true, &st, &err), STORE_INVALID);
+	CHECK(err != NULL);
+	CHECK_EQ_INT(store_open_sqlite("/dev/null/sub", true, &st, &err), STORE_ERROR);
+	CHECK(st == NULL);
+	CHECK(err && strstr(err, "/dev/null") != NULL);
+
+	/* A database from a newer version of the program is refused. */
+	char *dir = test_tmpdir();
+	char *path = xasprintf("%s/roost.db", dir);
+	sqlite3 *db;
+	CHECK(sqlite3_open(path, &db) == SQLITE_OK);
+	sqlite3_exec(db, "PRAGMA user_version = 999", NULL, NULL, NULL);
+	sqlite3_close(db);
+	CHECK_EQ_INT(store_open_sqlite(dir, true, &st, &err), STORE_ERROR);
+	CHECK(err && strstr(err, "newer") != NULL);
+	free(path);
+	test_rmrf(dir);
+	free(dir);
+}
