@@ -49,6 +49,9 @@ struct proto {
 	bool implicit_tls;
 	int idle_timeout_s;
 	size_t max_command; /* frame() is only called with at most this many bytes plus one */
+	/* Sent (best effort, cleartext protocols only) to a connection refused by a
+	 * connection limit before it is closed; NULL to just close. */
+	const char *busy_reply;
 	/* Loop thread. Allocate the per-connection session. */
 	void *(*open)(struct conn *c);
 	/* Any thread, after the connection is gone; run() is not in progress. */

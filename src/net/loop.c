@@ -527,6 +527,8 @@ static void accept_from(struct loop *l, struct listener *lst)
 		log_info("event=connect sid=%s proto=%s peer=%s listener=%s", c->sid, c->proto->name, c->peer_ip, lst->addr);
 		if (refuse) {
 			log_warn("event=refused sid=%s peer=%s limit=%s", c->sid, c->peer_ip, refuse);
+			if (c->proto->busy_reply && !c->proto->implicit_tls)
+				(void)!send(fd, c->proto->busy_reply, strlen(c->proto->busy_reply), MSG_NOSIGNAL | MSG_DONTWAIT);
 			c->state = CS_CLOSING;
 			conn_destroy(c);
 			continue;
