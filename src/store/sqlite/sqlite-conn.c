@@ -119,7 +119,7 @@ int sqlite_conn_open(const char *path, bool reader, struct sqlite_conn **c_r)
 	}
 	sqlite3_extended_result_codes(c->db, 1);
 	sqlite3_busy_timeout(c->db, SQLITE_BUSY_TIMEOUT_MS);
-	const char *setup = reader ? "PRAGMA query_only = 1; PRAGMA synchronous = FULL;"
+	const char *setup = reader ? "PRAGMA query_only = 1;"
 				   : "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;"
 				     " PRAGMA cache_size = -16000;";
 	if (sqlite_exec_retry(c, setup) != STORE_OK) {

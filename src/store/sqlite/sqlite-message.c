@@ -117,7 +117,10 @@ static int sqlite_deliver_job(struct sqlite_store *st, struct sqlite_conn *w, vo
 		return STORE_ERROR;
 	sqlite3_bind_int64(s, 1, (int64_t)ctx->len);
 	sqlite3_bind_int64(s, 2, ctx->now);
-	sqlite3_bind_blob64(s, 3, ctx->len ? ctx->data : "", ctx->len, SQLITE_STATIC);
+	if (sqlite3_bind_blob64(s, 3, ctx->len ? ctx->data : "", ctx->len, SQLITE_STATIC) != SQLITE_OK) {
+		sqlite3_reset(s);
+		return store_set_error("message of %zu bytes is too large to store", ctx->len);
+	}
 	if (sqlite_step_done(w, s) != STORE_OK)
 		return STORE_ERROR;
 	int64_t message_id = sqlite3_last_insert_rowid(w->db);

@@ -6,6 +6,7 @@
 #define ROOST_STORE_SQLITE_STORE_H
 
 #include <pthread.h>
+#include <semaphore.h>
 #include <sqlite3.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -87,8 +88,7 @@ struct sqlite_job {
 	void *ctx;
 	int result;
 	char *error; /* allocated text when result is STORE_ERROR */
-	bool done;
-	pthread_cond_t done_cond; /* signalled when done is set */
+	sem_t done; /* posted once the job's batch has committed or failed */
 	struct sqlite_changes changes;
 	struct sqlite_job *next;
 };

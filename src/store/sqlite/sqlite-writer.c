@@ -195,15 +195,13 @@ static void *sqlite_writer_main(void *arg)
 		for (size_t i = 0; i < ch.n; i++)
 			sqlite_watchers_call(st, &ch.v[i]);
 
-		pthread_mutex_lock(&st->lock);
+		/* Wake each caller through its own semaphore, so the woken do not
+		 * queue up on the store lock; j is gone once its caller runs. */
 		for (struct sqlite_job *j = batch; j != NULL;) {
 			struct sqlite_job *next = j->next;
-			/* Wake only this job's caller; j is gone once it runs. */
-			j->done = true;
-			pthread_cond_signal(&j->done_cond);
+			sem_post(&j->done);
 			j = next;
 		}
-		pthread_mutex_unlock(&st->lock);
 		sqlite_notify_send(st, &ch);
 		pthread_mutex_lock(&st->lock);
 	}
@@ -243,17 +241,17 @@ int sqlite_submit(struct sqlite_store *st, sqlite_job_fn *fn, void *ctx)
 		pthread_mutex_unlock(&st->lock);
 		return store_set_error("store is closing");
 	}
-	pthread_cond_init(&job.done_cond, NULL);
+	sem_init(&job.done, 0, 0);
 	if (st->queue_tail != NULL)
 		st->queue_tail->next = &job;
 	else
 		st->queue_head = &job;
 	st->queue_tail = &job;
 	pthread_cond_signal(&st->work_cond);
-	while (!job.done)
-		pthread_cond_wait(&job.done_cond, &st->lock);
 	pthread_mutex_unlock(&st->lock);
-	pthread_cond_destroy(&job.done_cond);
+	while (sem_wait(&job.done) < 0 && errno == EINTR)
+		;
+	sem_destroy(&job.done);
 	free(job.changes.v);
 	if (job.result == STORE_ERROR) {
 		store_set_error("%s", job.error ? job.error : "write failed");
