@@ -178,7 +178,6 @@ static int bench_rm_one(const char *path, const struct stat *sb, int flag, struc
 static int cmd_bench(const char *dir, double seconds)
 {
 	char *parent;
-	bool made = false;
 	if (dir != NULL) {
 		parent = xasprintf("%s/store-bench-XXXXXX", dir);
 		(void)mkdir(dir, 0700);
@@ -187,7 +186,6 @@ static int cmd_bench(const char *dir, double seconds)
 	}
 	if (mkdtemp(parent) == NULL)
 		die("mkdtemp %s: %s", parent, strerror(errno));
-	made = true;
 
 	double raw = bench_raw_fsync(parent, 1.0);
 	printf("store-bench: %.1f s per case, ~%d-byte messages into one INBOX, dir %s\n", seconds,
@@ -211,8 +209,7 @@ static int cmd_bench(const char *dir, double seconds)
 	printf("\n64 writers: group commit %s 5x one-commit-per-message (%.1fx); %s the raw fsync rate (%.0f vs %.0f/s)\n",
 	       ratio_ok ? ">=" : "BELOW", single64 > 0 ? group64 / single64 : 0.0, raw_ok ? "above" : "BELOW",
 	       group64, raw);
-	if (made)
-		nftw(parent, bench_rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	nftw(parent, bench_rm_one, 16, FTW_DEPTH | FTW_PHYS);
 	free(parent);
 	return 0;
 }

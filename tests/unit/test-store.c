@@ -576,6 +576,70 @@ TEST(large_message)
 	free(dir);
 }
 
+/* A message being streamed stays readable until its end even if expunged
+ * meanwhile (its open blob keeps the snapshot); any other read on the thread
+ * lets go of that snapshot and sees the present. */
+TEST(read_snapshot_is_released)
+{
+	char *dir = test_tmpdir();
+	struct store *st = test_open(dir, true);
+	int64_t acct = test_account(st, "rita");
+	int64_t inbox = test_mailbox_id(st, acct, "INBOX");
+	uint32_t uid = test_deliver1(st, acct, inbox, "0123456789abcdefghij\n");
+	struct store_entry *e;
+	size_t n;
+	CHECK_EQ_INT(store_entries(st, acct, inbox, 0, &e, &n), STORE_OK);
+	int64_t mid = n ? e[0].message_id : 0;
+	free(e);
+	char b[16];
+	size_t got;
+	CHECK_EQ_INT(store_message_read(st, acct, mid, 0, b, 10, &got), STORE_OK);
+	CHECK_EQ_INT(got, 10);
+	CHECK_EQ_INT(store_expunge(st, acct, inbox, &uid, 1), STORE_OK);
+	CHECK_EQ_INT(store_message_read(st, acct, mid, 10, b, 5, &got), STORE_OK);
+	CHECK_EQ_INT(got, 5);
+	CHECK(memcmp(b, "abcde", 5) == 0);
+	CHECK_EQ_INT(store_entries(st, acct, inbox, 0, &e, &n), STORE_OK);
+	CHECK_EQ_INT(n, 0);
+	free(e);
+	CHECK_EQ_INT(store_message_read(st, acct, mid, 15, b, 5, &got), STORE_NOTFOUND);
+
+	/* Reading to the end releases it too. */
+	uid = test_deliver1(st, acct, inbox, "short\n");
+	CHECK_EQ_INT(store_entries(st, acct, inbox, 0, &e, &n), STORE_OK);
+	mid = n ? e[0].message_id : 0;
+	free(e);
+	CHECK_EQ_INT(store_message_read(st, acct, mid, 0, b, sizeof b, &got), STORE_OK);
+	CHECK_EQ_INT(got, 7);
+	CHECK_EQ_INT(store_expunge(st, acct, inbox, &uid, 1), STORE_OK);
+	CHECK_EQ_INT(store_message_read(st, acct, mid, 0, b, sizeof b, &got), STORE_NOTFOUND);
+	store_close(st);
+	test_rmrf(dir);
+	free(dir);
+}
+
+TEST(two_targets_in_one_mailbox)
+{
+	char *dir = test_tmpdir();
+	struct store *st = test_open(dir, true);
+	int64_t acct = test_account(st, "sam");
+	int64_t inbox = test_mailbox_id(st, acct, "INBOX");
+	struct store_target t[2] = {{.account_id = acct, .mailbox_id = inbox},
+				    {.account_id = acct, .mailbox_id = inbox}};
+	CHECK_EQ_INT(store_deliver(st, "dup\n", 4, t, 2), STORE_OK);
+	CHECK_EQ_INT(t[0].uid_r, 1);
+	CHECK_EQ_INT(t[1].uid_r, 2);
+	CHECK_EQ_INT(test_sql_int(dir, "SELECT count(*) FROM messages"), 1);
+	/* Expunging one copy keeps the content for the other. */
+	CHECK_EQ_INT(store_expunge(st, acct, inbox, &t[0].uid_r, 1), STORE_OK);
+	CHECK_EQ_INT(test_sql_int(dir, "SELECT count(*) FROM messages"), 1);
+	CHECK_EQ_INT(store_expunge(st, acct, inbox, &t[1].uid_r, 1), STORE_OK);
+	CHECK_EQ_INT(test_sql_int(dir, "SELECT count(*) FROM messages"), 0);
+	store_close(st);
+	test_rmrf(dir);
+	free(dir);
+}
+
 /* --- expunge and move --- */
 
 TEST(expunge)
@@ -793,6 +857,11 @@ TEST(watchers)
 	struct store_target bad = {.account_id = acct, .mailbox_id = 123456};
 	CHECK_EQ_INT(store_deliver(st, "x", 1, &bad, 1), STORE_NOTFOUND);
 	CHECK_EQ_INT(test_watch_count(&w), 3);
+
+	/* Deleting a mailbox tells sessions that have it open. */
+	CHECK_EQ_INT(store_mailbox_delete(st, acct, "Junk"), STORE_OK);
+	CHECK_EQ_INT(test_watch_count(&w), 4);
+	CHECK_EQ_INT(w.mailbox[3], junk);
 	store_close(st);
 	test_rmrf(dir);
 	free(dir);
