@@ -7,6 +7,7 @@
 
 #include <pthread.h>
 #include <semaphore.h>
+#include <stdatomic.h>
 #include <sqlite3.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -124,7 +125,7 @@ struct sqlite_store {
 	struct sqlite_watcher *watchers;
 	size_t n_watchers;
 	int notify_fd;      /* unbound datagram socket to send with, or -1 */
-	bool listening;     /* this process owns DIR/notify.sock */
+	atomic_bool listening; /* this process owns DIR/notify.sock (read by the writer) */
 	int listen_fd;
 	int listen_stop[2]; /* pipe that wakes the listener to exit */
 	pthread_t listen_thread;

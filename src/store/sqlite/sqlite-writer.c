@@ -12,13 +12,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
 #include "core/log.h"
 #include "core/util.h"
 #include "store/sqlite/sqlite-store.h"
+
+/* A job's result before the writer ran it (never a store_status). */
+#define SQLITE_JOB_PENDING 1
 
 void sqlite_changes_add(struct sqlite_changes *ch, int64_t account_id, int64_t mailbox_id, uint64_t modseq)
 {
@@ -107,58 +109,66 @@ static void sqlite_rollback(struct sqlite_conn *w)
 		(void)sqlite3_exec(w->db, "ROLLBACK", NULL, NULL, NULL);
 }
 
+/* The whole batch failed (nothing of it is committed): every job gets the
+ * error, including those that had succeeded inside it. */
+static void sqlite_batch_fail(struct sqlite_conn *w, struct sqlite_job *batch)
+{
+	char *why = xstrdup(store_last_error());
+	sqlite_rollback(w);
+	for (struct sqlite_job *j = batch; j != NULL; j = j->next) {
+		if (j->result != STORE_ERROR) {
+			free(j->error);
+			j->error = NULL;
+			store_set_error("%s", why);
+			sqlite_job_finish(j, STORE_ERROR);
+		}
+		j->changes.n = 0;
+	}
+	free(why);
+}
+
 /* Run one batch as one transaction. Results and changes are left in the jobs;
  * the changes of the whole committed batch are merged into ch. */
 static void sqlite_run_batch(struct sqlite_store *st, struct sqlite_job *batch, struct sqlite_changes *ch)
 {
 	struct sqlite_conn *w = st->writer;
 	if (sqlite_begin(w) != STORE_OK) {
-		for (struct sqlite_job *j = batch; j != NULL; j = j->next)
-			sqlite_job_finish(j, STORE_ERROR);
+		sqlite_batch_fail(w, batch);
 		return;
 	}
 	for (struct sqlite_job *j = batch; j != NULL; j = j->next) {
+		/* Some errors (I/O, disk full) make SQLite roll the whole
+		 * transaction back by itself: then nothing of the batch is left. */
+		if (sqlite3_get_autocommit(w->db)) {
+			store_set_error("sqlite: the transaction was rolled back by an earlier error");
+			sqlite_batch_fail(w, batch);
+			return;
+		}
 		if (sqlite_exec(w, "SAVEPOINT job") != STORE_OK) {
-			sqlite_job_finish(j, STORE_ERROR);
-			continue;
+			sqlite_batch_fail(w, batch);
+			return;
 		}
 		int rc = j->fn(st, w, j->ctx, &j->changes);
+		sqlite_job_finish(j, rc); /* takes the job's own error text */
 		if (rc != STORE_OK) {
+			j->changes.n = 0;
 			/* A job may leave a statement mid-step; reset them all so the
 			 * rollback to the savepoint is not refused. */
 			for (size_t i = 0; i < w->n_stmts; i++)
 				sqlite3_reset(w->stmts[i].stmt);
 			if (sqlite_exec(w, "ROLLBACK TO job") != STORE_OK) {
 				/* Cannot undo this job alone: give up the batch. */
-				char *why = xstrdup(store_last_error());
-				sqlite_rollback(w);
-				for (struct sqlite_job *k = batch; k != NULL; k = k->next) {
-					free(k->error);
-					k->error = NULL;
-					store_set_error("%s", why);
-					sqlite_job_finish(k, STORE_ERROR);
-					k->changes.n = 0;
-				}
-				free(why);
+				sqlite_batch_fail(w, batch);
 				return;
 			}
-			j->changes.n = 0;
 		}
-		(void)sqlite_exec(w, "RELEASE job");
-		sqlite_job_finish(j, rc);
+		if (sqlite_exec(w, "RELEASE job") != STORE_OK) {
+			sqlite_batch_fail(w, batch);
+			return;
+		}
 	}
-	int rc = sqlite_exec(w, "COMMIT");
-	if (rc != STORE_OK) {
-		char *why = xstrdup(store_last_error());
-		sqlite_rollback(w);
-		for (struct sqlite_job *j = batch; j != NULL; j = j->next) {
-			if (j->result == STORE_OK) {
-				store_set_error("%s", why);
-				sqlite_job_finish(j, STORE_ERROR);
-			}
-			j->changes.n = 0;
-		}
-		free(why);
+	if (sqlite_exec(w, "COMMIT") != STORE_OK) {
+		sqlite_batch_fail(w, batch);
 		return;
 	}
 	for (struct sqlite_job *j = batch; j != NULL; j = j->next)
@@ -235,7 +245,7 @@ int sqlite_submit(struct sqlite_store *st, sqlite_job_fn *fn, void *ctx)
 {
 	if (st->writer_started && pthread_equal(pthread_self(), st->writer_thread))
 		return store_set_error("store write called from the writer thread (a watcher may not call the store)");
-	struct sqlite_job job = {.fn = fn, .ctx = ctx, .result = STORE_ERROR};
+	struct sqlite_job job = {.fn = fn, .ctx = ctx, .result = SQLITE_JOB_PENDING};
 	pthread_mutex_lock(&st->lock);
 	if (st->stopping) {
 		pthread_mutex_unlock(&st->lock);
@@ -337,10 +347,8 @@ int store_listen_external(struct store *base, const char **error_r)
 	}
 	/* A socket file left by a process that died is stale; ours replaces it. */
 	(void)unlink(st->sock_path);
-	mode_t old = umask(077);
-	int rc = bind(fd, (struct sockaddr *)&sa, sizeof sa);
-	umask(old);
-	if (rc < 0) {
+	/* Who may send is decided by the data directory's mode (0700). */
+	if (bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
 		store_set_error("bind %s: %s", st->sock_path, strerror(errno));
 		close(fd);
 		*error_r = store_last_error();
