@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <ftw.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <sqlite3.h>
 #include <stdint.h>
 #include <sys/socket.h>
@@ -1090,6 +1091,87 @@ TEST(failing_job_in_batch)
 	store_mailbox_clear(&m);
 	store_close(st);
 	CHECK_EQ_INT(test_sql_int(dir, "SELECT count(*) FROM messages"), THREADS / 2 * EACH);
+	test_rmrf(dir);
+	free(dir);
+}
+
+/* Jobs run on the writer through the backend's own queue. */
+static int test_job_fails(struct sqlite_store *st, struct sqlite_conn *w, void *ctx, struct sqlite_changes *ch)
+{
+	return store_set_error("boom %d", 42);
+}
+
+static atomic_int test_slow_started;
+
+static int test_job_slow(struct sqlite_store *st, struct sqlite_conn *w, void *ctx, struct sqlite_changes *ch)
+{
+	atomic_store(&test_slow_started, 1);
+	usleep(300000);
+	return STORE_OK;
+}
+
+/* Ends the transaction behind the writer's back, as an I/O error would. */
+static int test_job_sabotage(struct sqlite_store *st, struct sqlite_conn *w, void *ctx, struct sqlite_changes *ch)
+{
+	sqlite3_exec(w->db, "ROLLBACK", NULL, NULL, NULL);
+	return STORE_OK;
+}
+
+struct test_submit {
+	struct store *st;
+	sqlite_job_fn *fn;
+	int64_t account, mailbox;
+	int rc;
+};
+
+static void *test_submit_thread(void *arg)
+{
+	struct test_submit *t = arg;
+	if (t->fn != NULL) {
+		t->rc = sqlite_submit(sqlite_store_of(t->st), t->fn, NULL);
+	} else {
+		struct store_target tg = {.account_id = t->account, .mailbox_id = t->mailbox};
+		t->rc = store_deliver(t->st, "doomed\n", 7, &tg, 1);
+	}
+	return NULL;
+}
+
+TEST(job_errors_reach_their_caller)
+{
+	char *dir = test_tmpdir();
+	struct store *st = test_open(dir, true);
+	CHECK_EQ_INT(sqlite_submit(sqlite_store_of(st), test_job_fails, NULL), STORE_ERROR);
+	CHECK_EQ_STR(store_last_error(), "boom 42");
+	int64_t acct = test_account(st, "tess");
+	int64_t inbox = test_mailbox_id(st, acct, "INBOX");
+
+	/* While a slow job holds the writer, three more queue up and become one
+	 * batch; one of them loses the transaction, so none is acknowledged. */
+	struct test_submit slow = {.st = st, .fn = test_job_slow};
+	struct test_submit rest[3] = {{.st = st, .account = acct, .mailbox = inbox},
+				      {.st = st, .fn = test_job_sabotage},
+				      {.st = st, .account = acct, .mailbox = inbox}};
+	pthread_t th[4];
+	atomic_store(&test_slow_started, 0);
+	pthread_create(&th[0], NULL, test_submit_thread, &slow);
+	while (!atomic_load(&test_slow_started))
+		usleep(1000);
+	for (int i = 0; i < 3; i++)
+		pthread_create(&th[i + 1], NULL, test_submit_thread, &rest[i]);
+	for (int i = 0; i < 4; i++)
+		pthread_join(th[i], NULL);
+	CHECK_EQ_INT(slow.rc, STORE_OK);
+	CHECK_EQ_INT(rest[0].rc, STORE_ERROR);
+	CHECK_EQ_INT(rest[1].rc, STORE_ERROR);
+	CHECK_EQ_INT(rest[2].rc, STORE_ERROR);
+	struct store_mailbox m;
+	CHECK_EQ_INT(store_mailbox_find(st, acct, "INBOX", &m), STORE_OK);
+	CHECK_EQ_INT(m.messages, 0);
+	CHECK_EQ_INT(m.uidnext, 1);
+	store_mailbox_clear(&m);
+	/* And the writer carries on. */
+	CHECK_EQ_INT(test_deliver1(st, acct, inbox, "fine\n"), 1);
+	store_close(st);
 	test_rmrf(dir);
 	free(dir);
 }
