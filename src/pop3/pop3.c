@@ -942,7 +942,7 @@ static enum run_result cmd_quit(struct pop3_session *s, struct conn *c, const st
 					 : "[SYS/TEMP] Could not delete the messages; none were deleted");
 		session_end(s, "quit", 0);
 	} else {
-		conn_printf(c, "+OK Roost POP3 server signing off (%zu messages deleted)\r\n", n);
+		conn_printf(c, "+OK Roost POP3 server signing off (%zu message%s deleted)\r\n", n, plural(n));
 		session_end(s, "quit", n);
 	}
 	free(uids);
