@@ -9,7 +9,7 @@
 
 #include "store/store.h"
 
-#define AUTH_MAX_PASSWORD 1024 /* longer passwords are refused outright */
+#define AUTH_MAX_PASSWORD 512  /* longer passwords are refused outright (libcrypt hashes at most 512 bytes) */
 #define AUTH_MAX_USERNAME 320  /* a full address at most */
 
 /* Hash a new password with yescrypt ($y$). Returns an allocated string or NULL

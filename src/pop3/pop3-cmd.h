@@ -12,7 +12,7 @@
 /* Longest command line we accept, terminator included. RFC 2449 allows 255
  * octets for commands, which is too short for AUTH PLAIN with a long password:
  * base64 of authzid NUL authcid NUL passwd at AUTH_MAX_USERNAME (320) and
- * AUTH_MAX_PASSWORD (1024) is 2224 characters, plus "AUTH PLAIN " and CRLF. */
+ * AUTH_MAX_PASSWORD (512) is 1544 characters, plus "AUTH PLAIN " and CRLF. */
 #define POP3_MAX_LINE 4096
 /* Arguments kept per command; commands taking more are rejected. */
 #define POP3_MAX_ARGS 2

@@ -1109,6 +1109,7 @@ static enum run_result pop3_run(void *session, struct conn *c, enum cmd_kind kin
 const struct proto pop3_proto = {
 	.name = "pop3",
 	.implicit_tls = false,
+	.busy_reply = "-ERR [SYS/TEMP] Too many connections, try again later\r\n",
 	.idle_timeout_s = POP3_IDLE_TIMEOUT_S,
 	.max_command = POP3_MAX_LINE,
 	.open = pop3_open,
