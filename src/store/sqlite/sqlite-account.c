@@ -36,8 +36,9 @@ int sqlite_mailbox_insert(struct sqlite_conn *w, int64_t account_id, const char 
 {
 	int64_t id, uidvalidity;
 	sqlite3_stmt *s = sqlite_stmt(w, "UPDATE store_meta SET value = value + 1 WHERE key = 'last_mailbox_id' RETURNING value");
-	if (s == NULL || sqlite_step_int64(w, s, &id) != STORE_OK)
-		return STORE_ERROR;
+	int rc = s ? sqlite_step_int64(w, s, &id) : STORE_ERROR;
+	if (rc != STORE_OK)
+		return rc == STORE_NOTFOUND ? store_set_error("store_meta has no last_mailbox_id") : STORE_ERROR;
 	/* UIDVALIDITY: the time of creation, or one more than the last value
 	 * handed out when that is later, so it never repeats (and is never 0). */
 	s = sqlite_stmt(w, "UPDATE store_meta SET value = CASE WHEN value >= 4294967295 THEN 1"
@@ -46,8 +47,9 @@ int sqlite_mailbox_insert(struct sqlite_conn *w, int64_t account_id, const char 
 	if (s == NULL)
 		return STORE_ERROR;
 	sqlite3_bind_int64(s, 1, (int64_t)(uint32_t)time_now());
-	if (sqlite_step_int64(w, s, &uidvalidity) != STORE_OK)
-		return STORE_ERROR;
+	rc = sqlite_step_int64(w, s, &uidvalidity);
+	if (rc != STORE_OK)
+		return rc == STORE_NOTFOUND ? store_set_error("store_meta has no last_uidvalidity") : STORE_ERROR;
 	s = sqlite_stmt(w, "INSERT INTO mailboxes (account_id, id, name, uidvalidity, special_use)"
 			   " VALUES (?, ?, ?, ?, ?)");
 	if (s == NULL)
