@@ -330,6 +330,30 @@ static bool rate_ok(struct conn *c)
 	return false;
 }
 
+/* Worker thread, after run() returned RUN_DONE for a command: when the next
+ * pipelined command is already complete in the input and nothing asks for the
+ * loop (output to flush past the high-water mark, a delay, a shutdown), set it
+ * up as the next job and return true so that the same worker runs it without
+ * a round trip through the loop. The loop does not touch a busy connection, so
+ * the input buffer is the worker's here. */
+bool conn_next_inline(struct conn *c)
+{
+	if (c->job_result != RUN_DONE || c->job_kind != CMD_LINE || c->discarding ||
+	    c->delay_until_ms != 0 || buf_used(&c->out) >= CONN_OUT_LOW || atomic_load(&net_global->stopping))
+		return false;
+	buf_consume(&c->in, c->job_len);
+	c->job_len = 0;
+	size_t used = buf_used(&c->in);
+	if (used == 0)
+		return false;
+	size_t max = c->proto->max_command;
+	ssize_t n = c->proto->frame(c->session, buf_head(&c->in), used > max + 1 ? max + 1 : used);
+	if (n <= 0 || !rate_ok(c))
+		return false;
+	c->job_len = (size_t)n;
+	return true;
+}
+
 /* Move the connection forward as far as it can go without waiting. */
 static void conn_advance(struct conn *c)
 {

@@ -118,6 +118,7 @@ int loops_start(struct net *net, unsigned n);
 void loops_wake_all(struct net *net);
 void loops_join(struct net *net);
 void loop_job_done(struct conn *c);
+bool conn_next_inline(struct conn *c);
 
 /* listen.c */
 int listeners_open(struct net *net, const struct config *cfg, const char **error_r);

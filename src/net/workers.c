@@ -34,9 +34,11 @@ static void *worker_main(void *arg)
 		c->job_next = NULL;
 		pthread_mutex_unlock(&lock);
 
-		const char *data = c->job_kind == CMD_LINE ? buf_head(&c->in) : NULL;
-		size_t len = c->job_kind == CMD_LINE ? c->job_len : 0;
-		c->job_result = c->proto->run(c->session, c, c->job_kind, data, len);
+		do {
+			const char *data = c->job_kind == CMD_LINE ? buf_head(&c->in) : NULL;
+			size_t len = c->job_kind == CMD_LINE ? c->job_len : 0;
+			c->job_result = c->proto->run(c->session, c, c->job_kind, data, len);
+		} while (conn_next_inline(c));
 		loop_job_done(c);
 	}
 }
