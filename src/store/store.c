@@ -70,10 +70,16 @@ int store_set_error(const char *fmt, ...)
 
 const char *store_crlf_normalise(const char *data, size_t len, size_t *len_r)
 {
+	/* Count bare LFs first (memchr is fast on the common all-CRLF input), so
+	 * that input needing no change is never copied. */
 	size_t bare = 0;
-	for (size_t i = 0; i < len; i++)
-		if (data[i] == '\n' && (i == 0 || data[i - 1] != '\r'))
+	for (const char *p = data, *end = data + len; p < end; p++) {
+		p = memchr(p, '\n', (size_t)(end - p));
+		if (p == NULL)
+			break;
+		if (p == data || p[-1] != '\r')
 			bare++;
+	}
 	*len_r = len + bare;
 	if (bare == 0)
 		return data;
