@@ -78,11 +78,7 @@ void pop3_stuff_finish(struct pop3_stuffer *s, struct buf *out)
 	s->done = true;
 }
 
-uint64_t pop3_wire_size(uint64_t size, const char *tail, size_t tail_len)
+uint64_t pop3_wire_size(uint64_t size, bool ends_crlf)
 {
-	if (size == 0)
-		return 0;
-	if (tail_len == 2 && tail[0] == '\r' && tail[1] == '\n')
-		return size;
-	return size + 2;
+	return size == 0 || ends_crlf ? size : size + 2;
 }

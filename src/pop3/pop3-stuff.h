@@ -37,9 +37,9 @@ static inline bool pop3_stuff_done(const struct pop3_stuffer *s) { return s->don
 /* End the response: CRLF if the content did not end with one, then ".\r\n". */
 void pop3_stuff_finish(struct pop3_stuffer *s, struct buf *out);
 
-/* Octets RETR sends for stored content of size bytes whose last min(size, 2)
- * bytes are tail[0..tail_len), dot-stuffing not counted: size, plus 2 when the
- * content is not empty and does not end with CRLF. */
-uint64_t pop3_wire_size(uint64_t size, const char *tail, size_t tail_len);
+/* Octets RETR sends for stored content of size bytes, dot-stuffing not
+ * counted: size, plus 2 when the content is not empty and does not end with
+ * CRLF (the store records which: struct store_entry's ends_crlf). */
+uint64_t pop3_wire_size(uint64_t size, bool ends_crlf);
 
 #endif

@@ -39,8 +39,7 @@ enum sasl_step { SASL_NONE, SASL_PLAIN, SASL_LOGIN_USER, SASL_LOGIN_PASS };
 
 enum msg_flag {
 	MSG_DELETED = 1 << 0,
-	MSG_SIZE_KNOWN = 1 << 1, /* wire_size is valid */
-	MSG_GONE = 1 << 2,       /* the content was removed by another session */
+	MSG_GONE = 1 << 1,       /* the content was removed by another session */
 };
 
 /* One message of the maildrop; its number is its index + 1. */
@@ -290,6 +289,7 @@ static enum open_result maildrop_open(struct pop3_session *s, struct server *srv
 		s->msgs[i].uid = entries[i].uid;
 		s->msgs[i].message_id = entries[i].message_id;
 		s->msgs[i].size = entries[i].size;
+		s->msgs[i].wire_size = pop3_wire_size(entries[i].size, entries[i].ends_crlf);
 	}
 	free(entries);
 	free(only_new_s);
@@ -380,51 +380,19 @@ static void session_end(struct pop3_session *s, const char *reason, size_t delet
 
 /* ---- Message sizes and numbers ---- */
 
-/* The octets RETR sends for message idx (before dot-stuffing), computed once:
- * the stored size, plus 2 when the content lacks a final CRLF. */
-static int msg_wire_size(struct pop3_session *s, struct server *srv, size_t idx, uint64_t *size_r)
-{
-	struct pop3_msg *m = &s->msgs[idx];
-	if (!(m->flags & MSG_SIZE_KNOWN)) {
-		char tail[2];
-		size_t got = 0;
-		if (m->size >= 2) {
-			int rc = store_message_read(srv->store, s->account_id, m->message_id, m->size - 2, tail, 2, &got);
-			if (rc == STORE_NOTFOUND) {
-				/* Removed by another session since login; RETR will say so. */
-				m->flags |= MSG_GONE;
-				got = 2;
-				tail[0] = '\r';
-				tail[1] = '\n';
-			} else if (rc != STORE_OK) {
-				log_warn("sid=%s event=store_error proto=pop3 op=message_read uid=%" PRIu32 " error=\"%s\"",
-					 session_sid(s), m->uid, store_last_error());
-				return -1;
-			}
-		}
-		m->wire_size = pop3_wire_size(m->size, tail, got);
-		m->flags |= MSG_SIZE_KNOWN;
-	}
-	*size_r = m->wire_size;
-	return 0;
-}
-
-static int all_wire_sizes(struct pop3_session *s, struct server *srv, size_t *count_r, uint64_t *octets_r)
+/* Messages not marked deleted, and the octets RETR sends for them. */
+static void live_totals(const struct pop3_session *s, size_t *count_r, uint64_t *octets_r)
 {
 	size_t count = 0;
 	uint64_t octets = 0;
 	for (size_t i = 0; i < s->n_msgs; i++) {
-		uint64_t size;
 		if (s->msgs[i].flags & MSG_DELETED)
 			continue;
-		if (msg_wire_size(s, srv, i, &size) < 0)
-			return -1;
 		count++;
-		octets += size;
+		octets += s->msgs[i].wire_size;
 	}
 	*count_r = count;
 	*octets_r = octets;
-	return 0;
 }
 
 /* Resolve a message-number argument to an index into msgs; on failure the -ERR
@@ -533,9 +501,6 @@ static enum run_result send_message(struct pop3_session *s, struct conn *c, size
 {
 	struct server *srv = conn_server(c);
 	struct pop3_msg *m = &s->msgs[idx];
-	uint64_t size;
-	if (msg_wire_size(s, srv, idx, &size) < 0)
-		return store_failed(s, c);
 	char *chunk = xmalloc(POP3_READ_CHUNK);
 	size_t got = 0;
 	if (!(m->flags & MSG_GONE) && m->size > 0) {
@@ -557,7 +522,7 @@ static enum run_result send_message(struct pop3_session *s, struct conn *c, size
 	if (top)
 		conn_writes(c, "+OK Top of message follows\r\n");
 	else
-		conn_printf(c, "+OK %" PRIu64 " octets\r\n", size);
+		conn_printf(c, "+OK %" PRIu64 " octets\r\n", m->wire_size);
 	s->stream.kind = STREAM_MSG;
 	s->stream.idx = idx;
 	s->stream.chunk = chunk;
@@ -785,29 +750,23 @@ static enum run_result cmd_stat(struct pop3_session *s, struct conn *c, const st
 {
 	size_t count;
 	uint64_t octets;
-	if (all_wire_sizes(s, conn_server(c), &count, &octets) < 0)
-		return store_failed(s, c);
+	live_totals(s, &count, &octets);
 	conn_printf(c, "+OK %zu %" PRIu64 "\r\n", count, octets);
 	return RUN_DONE;
 }
 
 static enum run_result cmd_list(struct pop3_session *s, struct conn *c, const struct pop3_cmd *cmd)
 {
-	struct server *srv = conn_server(c);
 	if (cmd->n_args == 1) {
 		size_t idx;
-		uint64_t size;
 		if (!msg_arg(s, c, cmd->args[0], &idx))
 			return RUN_DONE;
-		if (msg_wire_size(s, srv, idx, &size) < 0)
-			return store_failed(s, c);
-		conn_printf(c, "+OK %zu %" PRIu64 "\r\n", idx + 1, size);
+		conn_printf(c, "+OK %zu %" PRIu64 "\r\n", idx + 1, s->msgs[idx].wire_size);
 		return RUN_DONE;
 	}
 	size_t count;
 	uint64_t octets;
-	if (all_wire_sizes(s, srv, &count, &octets) < 0)
-		return store_failed(s, c);
+	live_totals(s, &count, &octets);
 	conn_printf(c, "+OK %zu message%s (%" PRIu64 " octets)\r\n", count, plural(count), octets);
 	s->stream.kind = STREAM_LIST;
 	s->stream.idx = 0;

@@ -65,6 +65,7 @@ struct store_entry {
 	uint32_t uid;
 	int64_t message_id; /* the shared content */
 	uint64_t size;      /* octets of the stored (CRLF) content */
+	bool ends_crlf;     /* the content is empty or ends with CRLF */
 	int64_t internal_date; /* unix time the message arrived / was appended */
 	uint32_t flags;     /* enum store_flag bits */
 	uint64_t modseq;

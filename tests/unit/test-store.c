@@ -386,6 +386,40 @@ TEST(mailboxes)
 
 /* --- delivery and reading --- */
 
+/* ends_crlf tells whether the stored content ends with CRLF (or is empty), so
+ * that POP3 knows its RETR size without reading the content; a move keeps it. */
+TEST(entries_know_the_final_line_ending)
+{
+	char *dir = test_tmpdir();
+	struct store *st = test_open(dir, true);
+	int64_t a = test_account(st, "gil");
+	int64_t inbox = test_mailbox_id(st, a, "INBOX");
+	int64_t trash = test_mailbox_id(st, a, "Trash");
+	const char *texts[] = {"A: b\r\n\r\nbody\r\n", "A: b\n\nbody\n", "A: b\r\n\r\nno newline", "A: b\r\n\r\nx\r"};
+	const bool want[] = {true, true, false, false};
+	for (size_t i = 0; i < 4; i++)
+		test_deliver1(st, a, inbox, texts[i]);
+	struct store_entry *e;
+	size_t n;
+	CHECK_EQ_INT(store_entries(st, a, inbox, 0, &e, &n), STORE_OK);
+	CHECK_EQ_INT(n, 4);
+	for (size_t i = 0; i < n && i < 4; i++)
+		CHECK_EQ_INT(e[i].ends_crlf, want[i]);
+	free(e);
+	uint32_t uids[] = {2, 3};
+	CHECK_EQ_INT(store_move(st, a, inbox, trash, uids, 2), STORE_OK);
+	CHECK_EQ_INT(store_entries(st, a, trash, 0, &e, &n), STORE_OK);
+	CHECK_EQ_INT(n, 2);
+	if (n == 2) {
+		CHECK(e[0].ends_crlf);
+		CHECK(!e[1].ends_crlf);
+	}
+	free(e);
+	store_close(st);
+	test_rmrf(dir);
+	free(dir);
+}
+
 TEST(deliver_and_read)
 {
 	char *dir = test_tmpdir();
@@ -420,6 +454,7 @@ TEST(deliver_and_read)
 	CHECK_EQ_INT(e[0].flags, STORE_FLAG_SEEN);
 	CHECK_EQ_INT(e[0].internal_date, 1000);
 	CHECK(e[0].modseq > 0);
+	CHECK(e[0].ends_crlf);
 	free(e);
 	CHECK_EQ_INT(store_entries(st, fred, fred_inbox, 0, &e, &n), STORE_OK);
 	CHECK_EQ_INT(n, 1);
@@ -1254,7 +1289,7 @@ TEST(reopen_keeps_everything)
 	CHECK_EQ_INT(store_setting_get(st, acct, "k", &v), STORE_OK);
 	free(v);
 	store_close(st);
-	CHECK_EQ_INT(test_sql_int(sub, "PRAGMA user_version"), 1);
+	CHECK_EQ_INT(test_sql_int(sub, "PRAGMA user_version"), 2);
 	CHECK_EQ_INT(test_sql_int(sub, "SELECT count(*) FROM pragma_journal_mode WHERE journal_mode = 'wal'"), 1);
 	free(sub);
 	test_rmrf(dir);

@@ -80,6 +80,11 @@ static const char *const sqlite_migrations[] = {
 	"  modseq INTEGER NOT NULL,"
 	"  PRIMARY KEY (account_id, mailbox_id, uid)"
 	") WITHOUT ROWID;",
+	/* 2: whether the content ends with CRLF, so that POP3 knows the octets
+	 * RETR sends (a final CRLF is added when missing) without reading it. */
+	"ALTER TABLE entries ADD COLUMN ends_crlf INTEGER NOT NULL DEFAULT 1;"
+	"UPDATE entries SET ends_crlf = (SELECT m.size = 0 OR substr(m.content, -2, 2) = x'0d0a'"
+	"  FROM messages m WHERE m.id = entries.message_id);",
 };
 
 int sqlite_fail(struct sqlite_conn *c, const char *what)
@@ -100,7 +105,7 @@ static int sqlite_exec_retry(struct sqlite_conn *c, const char *sql)
 			return STORE_OK;
 		if ((rc & 0xff) != SQLITE_BUSY || attempt + 1 >= SQLITE_BEGIN_ATTEMPTS)
 			return sqlite_fail(c, sql);
-		log_warn("store_busy sql=\"%s\" attempt=%d", sql, attempt + 1);
+		log_warn("event=store_busy sql=\"%s\" attempt=%d", sql, attempt + 1);
 	}
 }
 
@@ -139,7 +144,7 @@ void sqlite_conn_close(struct sqlite_conn *c)
 		sqlite3_finalize(c->stmts[i].stmt);
 	free(c->stmts);
 	if (c->db != NULL && sqlite3_close(c->db) != SQLITE_OK)
-		log_error("store_close_failed error=\"%s\"", sqlite3_errmsg(c->db));
+		log_error("event=store_close_failed error=\"%s\"", sqlite3_errmsg(c->db));
 	free(c);
 }
 
@@ -307,7 +312,7 @@ int sqlite_migrate(struct sqlite_conn *w)
 		goto fail;
 	}
 	if (version != latest)
-		log_info("store_migrated from=%d to=%d", version, latest);
+		log_info("event=store_migrated from=%d to=%d", version, latest);
 	return STORE_OK;
 fail:
 	(void)sqlite3_exec(w->db, "ROLLBACK", NULL, NULL, NULL);

@@ -132,7 +132,7 @@ static int sqlite_deliver_job(struct sqlite_store *st, struct sqlite_conn *w, vo
 		if (rc != STORE_OK)
 			return rc;
 		s = sqlite_stmt(w, "INSERT INTO entries (account_id, mailbox_id, uid, message_id, size, flags,"
-				   " modseq, internal_date) VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
+				   " modseq, internal_date, ends_crlf) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)");
 		if (s == NULL)
 			return STORE_ERROR;
 		sqlite3_bind_int64(s, 1, t->account_id);
@@ -143,6 +143,8 @@ static int sqlite_deliver_job(struct sqlite_store *st, struct sqlite_conn *w, vo
 		sqlite3_bind_int64(s, 6, t->flags & SQLITE_FLAGS_MASK);
 		sqlite3_bind_int64(s, 7, (int64_t)modseq);
 		sqlite3_bind_int64(s, 8, t->internal_date ? t->internal_date : ctx->now);
+		sqlite3_bind_int(s, 9, ctx->len == 0 || (ctx->len >= 2 && ctx->data[ctx->len - 2] == '\r' &&
+							 ctx->data[ctx->len - 1] == '\n'));
 		if (sqlite_step_done(w, s) != STORE_OK)
 			return STORE_ERROR;
 		t->uid_r = uid;
@@ -181,7 +183,7 @@ int sqlite_entries(struct store *base, int64_t account_id, int64_t mailbox_id, i
 	int ret = sqlite_mailbox_modseq(c, account_id, mailbox_id, &modseq);
 	sqlite3_stmt *s = NULL;
 	if (ret == STORE_OK) {
-		s = sqlite_stmt(c, "SELECT uid, message_id, size, internal_date, flags, modseq FROM entries"
+		s = sqlite_stmt(c, "SELECT uid, message_id, size, internal_date, flags, modseq, ends_crlf FROM entries"
 				   " WHERE account_id = ? AND mailbox_id = ? AND internal_date >= ? ORDER BY uid");
 		if (s == NULL)
 			ret = STORE_ERROR;
@@ -205,6 +207,7 @@ int sqlite_entries(struct store *base, int64_t account_id, int64_t mailbox_id, i
 				.internal_date = sqlite3_column_int64(s, 3),
 				.flags = (uint32_t)sqlite3_column_int64(s, 4),
 				.modseq = (uint64_t)sqlite3_column_int64(s, 5),
+				.ends_crlf = sqlite3_column_int(s, 6) != 0,
 			};
 		}
 		if (rc != SQLITE_DONE)
@@ -298,6 +301,7 @@ struct sqlite_removed {
 	uint32_t flags;
 	char *keywords;
 	int64_t internal_date;
+	bool ends_crlf;
 };
 
 struct sqlite_remove_ctx {
@@ -332,7 +336,7 @@ static int sqlite_remove_entries(struct sqlite_conn *w, struct sqlite_remove_ctx
 	uint64_t bytes = 0;
 	for (size_t i = 0; i < ctx->n; i++) {
 		sqlite3_stmt *s = sqlite_stmt(w, "DELETE FROM entries WHERE account_id = ? AND mailbox_id = ? AND uid = ?"
-						 " RETURNING message_id, size, flags, keywords, internal_date");
+						 " RETURNING message_id, size, flags, keywords, internal_date, ends_crlf");
 		if (s == NULL) {
 			rc = STORE_ERROR;
 			break;
@@ -350,6 +354,7 @@ static int sqlite_remove_entries(struct sqlite_conn *w, struct sqlite_remove_ctx
 				.flags = (uint32_t)sqlite3_column_int64(s, 2),
 				.keywords = xstrdup(kw ? (const char *)kw : ""),
 				.internal_date = sqlite3_column_int64(s, 4),
+				.ends_crlf = sqlite3_column_int(s, 5) != 0,
 			};
 			uids[n] = ctx->uids[i];
 			bytes += v[n].size;
@@ -401,8 +406,12 @@ static int sqlite_move_job(struct sqlite_store *st, struct sqlite_conn *w, void 
 	struct sqlite_removed *v;
 	size_t n;
 	rc = sqlite_remove_entries(w, ctx, ch, &v, &n);
-	if (rc != STORE_OK || n == 0)
+	if (rc != STORE_OK)
 		return rc;
+	if (n == 0) {
+		sqlite_removed_free(v, n);
+		return STORE_OK;
+	}
 	uint64_t bytes = 0;
 	for (size_t i = 0; i < n; i++)
 		bytes += v[i].size;
@@ -411,8 +420,8 @@ static int sqlite_move_job(struct sqlite_store *st, struct sqlite_conn *w, void 
 	rc = sqlite_mailbox_allocate(w, ctx->account_id, ctx->to_mailbox_id, n, bytes, &first, &modseq);
 	for (size_t i = 0; rc == STORE_OK && i < n; i++) {
 		sqlite3_stmt *s = sqlite_stmt(w, "INSERT INTO entries (account_id, mailbox_id, uid, message_id, size,"
-						 " flags, keywords, modseq, internal_date)"
-						 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)");
+						 " flags, keywords, modseq, internal_date, ends_crlf)"
+						 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
 		if (s == NULL) {
 			rc = STORE_ERROR;
 			break;
@@ -426,6 +435,7 @@ static int sqlite_move_job(struct sqlite_store *st, struct sqlite_conn *w, void 
 		sqlite3_bind_text(s, 7, v[i].keywords, -1, SQLITE_STATIC);
 		sqlite3_bind_int64(s, 8, (int64_t)modseq);
 		sqlite3_bind_int64(s, 9, v[i].internal_date);
+		sqlite3_bind_int(s, 10, v[i].ends_crlf);
 		rc = sqlite_step_done(w, s);
 	}
 	if (rc == STORE_OK)

@@ -131,7 +131,7 @@ int store_open_sqlite(const char *dir, bool group_commit, struct store **st_r, c
 		*error_r = store_last_error();
 		return STORE_ERROR;
 	}
-	log_debug("store_open backend=sqlite path=\"%s\" group_commit=%d", st->db_path, group_commit);
+	log_debug("event=store_open backend=sqlite path=\"%s\" group_commit=%d", st->db_path, group_commit);
 	*st_r = &st->base;
 	return STORE_OK;
 }

@@ -69,12 +69,12 @@ void sqlite_notify_open(struct sqlite_store *st)
 {
 	st->notify_fd = -1;
 	if (strlen(st->sock_path) >= sizeof(((struct sockaddr_un *)0)->sun_path)) {
-		log_warn("store_notify_disabled reason=\"socket path too long\" path=\"%s\"", st->sock_path);
+		log_warn("event=store_notify_disabled reason=\"socket path too long\" path=\"%s\"", st->sock_path);
 		return;
 	}
 	st->notify_fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	if (st->notify_fd < 0)
-		log_warn("store_notify_disabled reason=\"%s\"", strerror(errno));
+		log_warn("event=store_notify_disabled reason=\"%s\"", strerror(errno));
 }
 
 static void sqlite_job_finish(struct sqlite_job *j, int result)
@@ -98,7 +98,7 @@ static int sqlite_begin(struct sqlite_conn *w)
 			return STORE_OK;
 		if ((rc & 0xff) != SQLITE_BUSY)
 			return sqlite_fail(w, "BEGIN IMMEDIATE");
-		log_warn("store_busy op=begin attempt=%d", attempt + 1);
+		log_warn("event=store_busy op=begin attempt=%d", attempt + 1);
 	}
 	return store_set_error("sqlite: database stayed locked by another process");
 }
@@ -280,7 +280,7 @@ static void sqlite_listen_handle(struct sqlite_store *st, const char *msg, size_
 	int n = sscanf(text, "%lld %lld %llu %lld", &account, &mailbox, &modseq, &pid);
 	free(text);
 	if (n < 3 || account <= 0 || mailbox <= 0) {
-		log_warn("store_notify_bad_datagram len=%zu", len);
+		log_warn("event=store_notify_bad_datagram len=%zu", len);
 		return;
 	}
 	if (n == 4 && pid == (long long)getpid())
@@ -297,7 +297,7 @@ static void *sqlite_listen_main(void *arg)
 		if (poll(pfd, 2, -1) < 0) {
 			if (errno == EINTR)
 				continue;
-			log_error("store_notify_poll error=\"%s\"", strerror(errno));
+			log_error("event=store_notify_poll error=\"%s\"", strerror(errno));
 			return NULL;
 		}
 		if (pfd[1].revents)
@@ -307,11 +307,11 @@ static void *sqlite_listen_main(void *arg)
 		ssize_t n = recv(st->listen_fd, st->listen_buf, SQLITE_NOTIFY_MAX, MSG_DONTWAIT | MSG_TRUNC);
 		if (n < 0) {
 			if (errno != EAGAIN && errno != EINTR)
-				log_warn("store_notify_recv error=\"%s\"", strerror(errno));
+				log_warn("event=store_notify_recv error=\"%s\"", strerror(errno));
 			continue;
 		}
 		if (n > SQLITE_NOTIFY_MAX) {
-			log_warn("store_notify_bad_datagram len=%zd", n);
+			log_warn("event=store_notify_bad_datagram len=%zd", n);
 			continue;
 		}
 		sqlite_listen_handle(st, st->listen_buf, (size_t)n);
@@ -371,7 +371,7 @@ int store_listen_external(struct store *base, const char **error_r)
 		return STORE_ERROR;
 	}
 	st->listening = true;
-	log_info("store_notify_listening path=\"%s\"", st->sock_path);
+	log_info("event=store_notify_listening path=\"%s\"", st->sock_path);
 	return STORE_OK;
 }
 
