@@ -202,3 +202,23 @@ def test_only_new_same_second_boundary(make_server):
     with session(srv) as p:
         assert p.stat() == (0, 0)
         p.quit()
+
+
+def test_delete_folder_inbox_never_loses_mail(server):
+    """Moving deleted mail to INBOX itself is a misconfiguration: it must not
+    delete anything (either `user set` refuses it, or QUIT reports an error)."""
+    server.add_user(USER, PASSWORD)
+    server.deliver(USER, message(1))
+    server.deliver(USER, message(2))
+    server.cli("user", "set", USER, "pop3.delete_mode=move")
+    r = server.cli("user", "set", USER, "pop3.delete_folder=INBOX", check=False)
+    if r.returncode == 0:
+        p = session(server)
+        assert p.cmd("DELE 1").startswith(b"+OK")
+        r, _ = p.quit()
+        assert r.startswith(b"-ERR [SYS/PERM]"), r
+    else:
+        assert r.stderr.strip()
+    assert mailbox_list(server)["INBOX"][0] == 2
+    with session(server) as p:
+        assert retr_all(p) == [message(1), message(2)]

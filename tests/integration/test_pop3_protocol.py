@@ -125,10 +125,7 @@ def test_pass_without_user(mail3):
     with pop(mail3) as p:
         r = p.cmd("PASS pass")
         assert r.startswith(b"-ERR"), r
-        # A failed PASS forgets USER: PASS again without USER is still an error.
-        assert p.cmd("USER alice").startswith(b"+OK")
-        assert p.cmd("PASS bad").startswith(b"-ERR")
-        assert p.cmd("PASS pass").startswith(b"-ERR")
+        assert p.cmd("STAT").startswith(b"-ERR")  # not logged in by it
         p.login()
 
 
@@ -471,3 +468,39 @@ def test_other_users_are_independent(mail3):
     assert body == message(10)
     a.quit()
     b.quit()
+
+
+def test_in_use_across_ports(mail3):
+    a = logged_in(mail3)
+    with Pop3(mail3.ports["pop3s"], tls=mail3.tls_context()) as b:
+        assert b.cmd("USER alice").startswith(b"+OK")
+        r = b.cmd("PASS pass")
+        assert r.startswith(b"-ERR [IN-USE]"), r
+        r = b.cmd("AUTH PLAIN AGFsaWNlAHBhc3M=")  # \0alice\0pass
+        assert r.startswith(b"-ERR [IN-USE]"), r
+    a.quit()
+
+
+def test_maildrop_is_inbox_only(mail3):
+    mail3.cli("mailbox", "create", "--user", USER, "Work")
+    mail3.deliver(USER, message(50), mailbox="Work")
+    assert mailbox_list(mail3)["Work"][0] == 1
+    with logged_in(mail3) as p:
+        assert p.stat()[0] == 3
+        status, lines = p.multi_lines("LIST")
+        assert len(lines) == 3
+        for i in (1, 2, 3):
+            assert p.multi("RETR %d" % i)[1] == message(i)
+
+
+def test_quit_deletes_only_marked_messages_not_newly_arrived(mail3):
+    with logged_in(mail3) as p:
+        for i in (1, 2, 3):
+            assert p.cmd("DELE %d" % i).startswith(b"+OK")
+        mail3.deliver(USER, message(4))  # arrives during the session, never offered
+        r, _ = p.quit()
+        assert r.startswith(b"+OK"), r
+    assert mailbox_list(mail3)["INBOX"][0] == 1
+    with logged_in(mail3) as p:
+        assert p.stat()[0] == 1
+        assert p.multi("RETR 1")[1] == message(4)
