@@ -270,19 +270,31 @@ static enum open_result maildrop_open(struct pop3_session *s, struct server *srv
 		goto fail;
 	s->mailbox_id = mb.id;
 	s->uidvalidity = mb.uidvalidity;
+	uint32_t uidnext = mb.uidnext;
 	store_mailbox_clear(&mb);
 
+	/* "Only new": UIDs from INBOX's UIDNEXT at the first POP3 login on. An
+	 * account whose first login predates that record falls back to its time. */
+	uint32_t first_uid = 0;
 	int64_t since = 0;
 	if (only_new) {
+		first_uid = acct->pop3_first_uid;
 		since = acct->pop3_first_login;
 		if (since == 0) {
-			since = time_now();
-			if (store_account_set_pop3_first_login(st, acct->id, since) != STORE_OK)
+			first_uid = uidnext;
+			if (store_account_set_pop3_first_login(st, acct->id, time_now(), first_uid) != STORE_OK)
 				goto fail;
+		} else if (first_uid != 0) {
+			since = 0;
 		}
 	}
 	if (store_entries(st, acct->id, s->mailbox_id, since, &entries, &n) != STORE_OK)
 		goto fail;
+	size_t skip = 0;
+	while (skip < n && entries[skip].uid < first_uid)
+		skip++;
+	n -= skip;
+	memmove(entries, entries + skip, n * sizeof *entries);
 	s->msgs = xcalloc(n ? n : 1, sizeof *s->msgs);
 	s->n_msgs = n;
 	for (size_t i = 0; i < n; i++) {

@@ -45,6 +45,7 @@ struct store_account {
 	char *apop_secret; /* plaintext-equivalent secret for APOP, or NULL when disabled */
 	int64_t created;   /* unix time */
 	int64_t pop3_first_login; /* unix time of the first POP3 login, 0 when never */
+	uint32_t pop3_first_uid;  /* INBOX's UIDNEXT at that login: POP3 "only new" offers UIDs from here */
 };
 
 struct store_mailbox {
@@ -94,7 +95,7 @@ struct store_ops {
 	int (*account_find)(struct store *st, const char *name, struct store_account *r);
 	int (*account_list)(struct store *st, char ***names_r, size_t *n_r);
 	int (*account_set_password)(struct store *st, int64_t account_id, const char *pwhash, const char *apop_secret);
-	int (*account_set_pop3_first_login)(struct store *st, int64_t account_id, int64_t when);
+	int (*account_set_pop3_first_login)(struct store *st, int64_t account_id, int64_t when, uint32_t first_uid);
 	int (*setting_get)(struct store *st, int64_t account_id, const char *key, char **value_r);
 	int (*setting_set)(struct store *st, int64_t account_id, const char *key, const char *value);
 
@@ -143,8 +144,9 @@ static inline int store_account_list(struct store *st, char ***names_r, size_t *
 /* apop_secret NULL disables APOP for the account. */
 static inline int store_account_set_password(struct store *st, int64_t account_id, const char *pwhash, const char *apop_secret)
 { return st->ops->account_set_password(st, account_id, pwhash, apop_secret); }
-static inline int store_account_set_pop3_first_login(struct store *st, int64_t account_id, int64_t when)
-{ return st->ops->account_set_pop3_first_login(st, account_id, when); }
+/* Record the first POP3 login: its time and INBOX's UIDNEXT at that moment. */
+static inline int store_account_set_pop3_first_login(struct store *st, int64_t account_id, int64_t when, uint32_t first_uid)
+{ return st->ops->account_set_pop3_first_login(st, account_id, when, first_uid); }
 /* Per-account settings that override config keys (e.g. "pop3.delete_mode").
  * setting_get returns STORE_NOTFOUND when the account has no value; value NULL
  * in setting_set removes the setting. */

@@ -192,8 +192,6 @@ def start_of_second():
     time.sleep(1.0 - time.time() % 1.0 + 0.01)
 
 
-@pytest.mark.xfail(strict=True, reason="only_new compares internal dates in whole seconds (internal_date >= "
-                   "first login second): mail delivered earlier within the login's second is offered")
 def test_only_new_same_second_boundary(make_server):
     srv = make_server({"pop3.only_new": "yes"})
     srv.add_user(USER, PASSWORD)

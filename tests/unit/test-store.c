@@ -286,11 +286,12 @@ TEST(passwords_and_settings)
 	store_account_clear(&a);
 	CHECK_EQ_INT(store_account_set_password(st, id + 1000, "$y$x", NULL), STORE_NOTFOUND);
 
-	CHECK_EQ_INT(store_account_set_pop3_first_login(st, id, 1700000000), STORE_OK);
+	CHECK_EQ_INT(store_account_set_pop3_first_login(st, id, 1700000000, 42), STORE_OK);
 	CHECK_EQ_INT(store_account_find(st, "carol", &a), STORE_OK);
 	CHECK_EQ_INT(a.pop3_first_login, 1700000000);
+	CHECK_EQ_INT(a.pop3_first_uid, 42);
 	store_account_clear(&a);
-	CHECK_EQ_INT(store_account_set_pop3_first_login(st, id + 1000, 1), STORE_NOTFOUND);
+	CHECK_EQ_INT(store_account_set_pop3_first_login(st, id + 1000, 1, 1), STORE_NOTFOUND);
 
 	char *v = NULL;
 	CHECK_EQ_INT(store_setting_get(st, id, "pop3.delete_mode", &v), STORE_NOTFOUND);
@@ -1289,7 +1290,7 @@ TEST(reopen_keeps_everything)
 	CHECK_EQ_INT(store_setting_get(st, acct, "k", &v), STORE_OK);
 	free(v);
 	store_close(st);
-	CHECK_EQ_INT(test_sql_int(sub, "PRAGMA user_version"), 2);
+	CHECK_EQ_INT(test_sql_int(sub, "PRAGMA user_version"), 3);
 	CHECK_EQ_INT(test_sql_int(sub, "SELECT count(*) FROM pragma_journal_mode WHERE journal_mode = 'wal'"), 1);
 	free(sub);
 	test_rmrf(dir);

@@ -174,8 +174,8 @@ int sqlite_account_find(struct store *base, const char *name, struct store_accou
 	struct sqlite_conn *c = sqlite_reader(sqlite_store_of(base));
 	if (c == NULL)
 		return STORE_ERROR;
-	sqlite3_stmt *s = sqlite_stmt(c, "SELECT id, name, pwhash, apop_secret, created, pop3_first_login"
-					 " FROM accounts WHERE name = ?");
+	sqlite3_stmt *s = sqlite_stmt(c, "SELECT id, name, pwhash, apop_secret, created, pop3_first_login,"
+					 " pop3_first_uid FROM accounts WHERE name = ?");
 	if (s == NULL)
 		return STORE_ERROR;
 	sqlite3_bind_text(s, 1, name, -1, SQLITE_STATIC);
@@ -187,6 +187,7 @@ int sqlite_account_find(struct store *base, const char *name, struct store_accou
 		r->apop_secret = sqlite_column_strdup(s, 3);
 		r->created = sqlite3_column_int64(s, 4);
 		r->pop3_first_login = sqlite3_column_int64(s, 5);
+		r->pop3_first_uid = (uint32_t)sqlite3_column_int64(s, 6);
 		ret = STORE_OK;
 	} else {
 		ret = rc == SQLITE_DONE ? STORE_NOTFOUND : sqlite_fail(c, "account_find");
@@ -256,6 +257,7 @@ struct sqlite_account_update_ctx {
 	const char *pwhash;
 	const char *apop_secret;
 	int64_t when;
+	uint32_t first_uid;
 	const char *key;
 	const char *value;
 };
@@ -296,19 +298,20 @@ int sqlite_account_set_password(struct store *base, int64_t account_id, const ch
 static int sqlite_set_pop3_first_login_job(struct sqlite_store *st, struct sqlite_conn *w, void *arg, struct sqlite_changes *ch)
 {
 	struct sqlite_account_update_ctx *ctx = arg;
-	sqlite3_stmt *s = sqlite_stmt(w, "UPDATE accounts SET pop3_first_login = ? WHERE id = ?");
+	sqlite3_stmt *s = sqlite_stmt(w, "UPDATE accounts SET pop3_first_login = ?, pop3_first_uid = ? WHERE id = ?");
 	if (s == NULL)
 		return STORE_ERROR;
 	sqlite3_bind_int64(s, 1, ctx->when);
-	sqlite3_bind_int64(s, 2, ctx->account_id);
+	sqlite3_bind_int64(s, 2, ctx->first_uid);
+	sqlite3_bind_int64(s, 3, ctx->account_id);
 	if (sqlite_step_done(w, s) != STORE_OK)
 		return STORE_ERROR;
 	return sqlite3_changes(w->db) ? STORE_OK : STORE_NOTFOUND;
 }
 
-int sqlite_account_set_pop3_first_login(struct store *base, int64_t account_id, int64_t when)
+int sqlite_account_set_pop3_first_login(struct store *base, int64_t account_id, int64_t when, uint32_t first_uid)
 {
-	struct sqlite_account_update_ctx ctx = {.account_id = account_id, .when = when};
+	struct sqlite_account_update_ctx ctx = {.account_id = account_id, .when = when, .first_uid = first_uid};
 	return sqlite_submit(sqlite_store_of(base), sqlite_set_pop3_first_login_job, &ctx);
 }
 

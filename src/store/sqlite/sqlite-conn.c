@@ -85,6 +85,9 @@ static const char *const sqlite_migrations[] = {
 	"ALTER TABLE entries ADD COLUMN ends_crlf INTEGER NOT NULL DEFAULT 1;"
 	"UPDATE entries SET ends_crlf = (SELECT m.size = 0 OR substr(m.content, -2, 2) = x'0d0a'"
 	"  FROM messages m WHERE m.id = entries.message_id);",
+	/* 3: the first POP3 login as a UID of INBOX; a time in seconds cannot tell
+	 * a message delivered earlier in the same second from one delivered after. */
+	"ALTER TABLE accounts ADD COLUMN pop3_first_uid INTEGER NOT NULL DEFAULT 0;",
 };
 
 int sqlite_fail(struct sqlite_conn *c, const char *what)

@@ -180,7 +180,7 @@ int sqlite_account_delete(struct store *base, const char *name);
 int sqlite_account_find(struct store *base, const char *name, struct store_account *r);
 int sqlite_account_list(struct store *base, char ***names_r, size_t *n_r);
 int sqlite_account_set_password(struct store *base, int64_t account_id, const char *pwhash, const char *apop_secret);
-int sqlite_account_set_pop3_first_login(struct store *base, int64_t account_id, int64_t when);
+int sqlite_account_set_pop3_first_login(struct store *base, int64_t account_id, int64_t when, uint32_t first_uid);
 int sqlite_setting_get(struct store *base, int64_t account_id, const char *key, char **value_r);
 int sqlite_setting_set(struct store *base, int64_t account_id, const char *key, const char *value);
 /* Runs on the writer: create a mailbox row with fresh id and UIDVALIDITY. */
