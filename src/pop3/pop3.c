@@ -294,7 +294,8 @@ static enum open_result maildrop_open(struct pop3_session *s, struct server *srv
 	while (skip < n && entries[skip].uid < first_uid)
 		skip++;
 	n -= skip;
-	memmove(entries, entries + skip, n * sizeof *entries);
+	if (skip > 0)
+		memmove(entries, entries + skip, n * sizeof *entries);
 	s->msgs = xcalloc(n ? n : 1, sizeof *s->msgs);
 	s->n_msgs = n;
 	for (size_t i = 0; i < n; i++) {

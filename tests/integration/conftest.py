@@ -48,8 +48,15 @@ def crlf(data: bytes) -> bytes:
 @pytest.fixture(scope="session")
 def base_tmp():
     # World-searchable so that a server started as root can drop to its own user.
+    global BIN
     d = tempfile.mkdtemp(prefix="roost-test-", dir="/tmp")
     os.chmod(d, 0o755)
+    # Run a private copy of the binary: a rebuild during the run must not pull
+    # it from under the servers and CLI calls of this suite.
+    private = os.path.join(d, "roost")
+    shutil.copy2(BIN, private)
+    os.chmod(private, 0o755)
+    BIN = private
     yield d
     shutil.rmtree(d, ignore_errors=True)
 
@@ -59,6 +66,10 @@ def run_cli(data, *args, input=None, check=True, timeout=60):
     if check and p.returncode != 0:
         raise AssertionError("roost %s failed (%d): %s" % (" ".join(args), p.returncode, p.stderr.decode(errors="replace")))
     return p
+
+
+class PortTaken(Exception):
+    pass
 
 
 class Server:
@@ -76,7 +87,17 @@ class Server:
     def cert(self):
         return os.path.join(self.data, "tls", "cert.pem")
 
-    def start(self):
+    def start(self, attempts=5):
+        """Start the server; a port taken between free_port() and bind() by
+        someone else is retried with fresh ports."""
+        for attempt in range(attempts):
+            try:
+                return self._start()
+            except PortTaken:
+                self.ports = {k: free_port() for k in self.ports}
+        raise AssertionError("no free ports after %d attempts" % attempts)
+
+    def _start(self):
         args = [BIN, "serve", "--data", self.data,
                 "--set", "pop3.listen=127.0.0.1:%d" % self.ports["pop3"],
                 "--set", "pop3s.listen=127.0.0.1:%d" % self.ports["pop3s"],
@@ -88,7 +109,13 @@ class Server:
         line = self.proc.stdout.readline()
         if b"ready" not in line:
             self.proc.wait(timeout=10)
-            raise AssertionError("server did not start: %s" % self.read_log()[-2000:])
+            self.proc.stdout.close()
+            self.log.close()
+            self.proc = None
+            log = self.read_log()
+            if "Address already in use" in log[-500:]:
+                raise PortTaken()
+            raise AssertionError("server did not start: %s" % log[-2000:])
         return self
 
     def read_log(self):
