@@ -47,7 +47,7 @@ static const struct key_def keys[] = {
 	 "Open client connections at most, all protocols together."},
 	{"limits.connections_per_ip", T_INT, "100", NULL, 1, 1000000, NULL,
 	 "Open client connections at most from one IP address."},
-	{"limits.commands_per_second", T_INT, "5000", NULL, 1, 1000000, NULL,
+	{"limits.commands_per_second", T_INT, "20000", NULL, 1, 1000000, NULL,
 	 "Sustained commands per second per connection (a flood guard: a mail client downloading a large mailbox stays well below); faster clients are slowed down, not cut off."},
 	{"imap.listen", T_LISTEN, "", NULL, 0, 0, NULL, "IMAP (STARTTLS) listeners (reserved: IMAP is not served yet)."},
 	{"imaps.listen", T_LISTEN, "", NULL, 0, 0, NULL, "IMAP over implicit TLS listeners (reserved)."},

@@ -78,13 +78,11 @@ static void conn_advance(struct conn *c);
 
 static void conn_set_events(struct conn *c, uint32_t ev)
 {
-	/* With no interest, hang-ups would still be reported level-triggered and
-	 * spin the loop while a worker has the connection: report them once. */
-	if (ev == 0)
-		ev = EPOLLET;
 	if (ev == c->events)
 		return;
-	struct epoll_event e = {.events = ev, .data.ptr = c};
+	/* One-shot: every report disarms the socket until it is set again, so a
+	 * connection that a worker holds does not keep waking its loop. */
+	struct epoll_event e = {.events = ev | EPOLLONESHOT, .data.ptr = c};
 	if (epoll_ctl(c->loop->epfd, EPOLL_CTL_MOD, c->fd, &e) < 0)
 		c->dead = true;
 	c->events = ev;
@@ -164,6 +162,7 @@ static void dispatch(struct conn *c, enum cmd_kind kind, size_t len)
 	c->job_kind = kind;
 	c->job_len = len;
 	conn_set_events(c, 0);
+	atomic_store(&c->owner, OWNER_WORKER);
 	workers_submit(c);
 }
 
@@ -272,6 +271,13 @@ static void conn_read(struct conn *c)
 				break;
 			}
 			got = (size_t)n;
+			if (got < room) {
+				/* Short read: the socket is drained; skip the EAGAIN call. */
+				buf_commit(&c->in, got);
+				c->bytes_in += got;
+				c->last_active_ms = time_mono_ms();
+				break;
+			}
 		}
 		buf_commit(&c->in, got);
 		c->bytes_in += got;
@@ -352,6 +358,57 @@ bool conn_next_inline(struct conn *c)
 		return false;
 	c->job_len = (size_t)n;
 	return true;
+}
+
+/* Worker thread, when run() is done and no pipelined command is ready: for
+ * the common case (the reply fits the socket, nothing else pending) write the
+ * reply and hand the connection back to its loop by re-arming the socket,
+ * instead of waking the loop to do it.
+ *   FINISH_HANDED  the loop has it now: do not touch c any more
+ *   FINISH_AGAIN   the client's next command arrived while handing back (the
+ *                  loop saw it and left it to us): it is set up as the next job
+ *   FINISH_LOOP    hand it to the loop with loop_job_done() */
+enum finish conn_finish_on_worker(struct conn *c)
+{
+	if (c->job_result != RUN_DONE || (c->job_kind != CMD_LINE && c->job_kind != CMD_GREET) || c->discarding ||
+	    c->eof || c->dead || c->delay_until_ms != 0 || atomic_load(&net_global->stopping))
+		return FINISH_LOOP;
+	if (c->job_kind == CMD_LINE) {
+		buf_consume(&c->in, c->job_len);
+		c->job_len = 0;
+	}
+	size_t used = buf_used(&c->in);
+	size_t max = c->proto->max_command;
+	if (used >= in_cap(c) || (c->ssl && SSL_pending(c->ssl) > 0))
+		return FINISH_LOOP;
+	if (used > 0 && c->proto->frame(c->session, buf_head(&c->in), used > max + 1 ? max + 1 : used) != 0)
+		return FINISH_LOOP; /* a command (or an overlong line) the loop must pace */
+	conn_flush(c);
+	if (c->dead || buf_used(&c->out) > 0 || c->tls_want_write)
+		return FINISH_LOOP;
+	c->last_active_ms = time_mono_ms();
+	conn_set_events(c, EPOLLIN);
+	if (c->dead)
+		return FINISH_LOOP;
+	c->state = CS_IDLE;
+	int expected = OWNER_WORKER;
+	if (atomic_compare_exchange_strong(&c->owner, &expected, OWNER_LOOP))
+		return FINISH_HANDED;
+	/* The loop took an event meanwhile (that report disarmed the socket) and
+	 * left it to us: usually the client's next command. Read it here. */
+	atomic_store(&c->owner, OWNER_WORKER);
+	c->state = CS_BUSY;
+	c->events = 0;
+	conn_read(c);
+	used = buf_used(&c->in);
+	if (c->dead || c->eof || used == 0)
+		return FINISH_LOOP;
+	ssize_t n = c->proto->frame(c->session, buf_head(&c->in), used > max + 1 ? max + 1 : used);
+	if (n <= 0 || !rate_ok(c))
+		return FINISH_LOOP;
+	c->job_kind = CMD_LINE;
+	c->job_len = (size_t)n;
+	return FINISH_AGAIN;
 }
 
 /* Move the connection forward as far as it can go without waiting. */
@@ -456,8 +513,16 @@ static void conn_advance(struct conn *c)
 
 static void conn_event(struct conn *c, uint32_t ev)
 {
-	if (c->state == CS_BUSY)
-		return;
+	int owner = atomic_load(&c->owner);
+	if (owner != OWNER_LOOP) {
+		/* A worker has it. Leave a mark so that it hands the connection back
+		 * through the loop, which then looks at the socket again. */
+		if (owner == OWNER_WORKER_MISSED ||
+		    atomic_compare_exchange_strong(&c->owner, &owner, OWNER_WORKER_MISSED))
+			return;
+		/* The worker handed it back just now: it is ours. */
+	}
+	c->events = 0; /* the report disarmed the socket */
 	if (c->state == CS_HANDSHAKE) {
 		if (ev & (EPOLLERR | EPOLLHUP)) {
 			c->dead = true;
@@ -480,6 +545,7 @@ static void conn_event(struct conn *c, uint32_t ev)
 
 static void job_completed(struct conn *c)
 {
+	atomic_store(&c->owner, OWNER_LOOP);
 	if (c->job_kind == CMD_LINE)
 		buf_consume(&c->in, c->job_len);
 	c->last_active_ms = time_mono_ms();
@@ -546,7 +612,7 @@ static void accept_from(struct loop *l, struct listener *lst)
 			l->conns->prev = c;
 		l->conns = c;
 		l->nconns++;
-		struct epoll_event e = {.events = 0, .data.ptr = c};
+		struct epoll_event e = {.events = EPOLLONESHOT, .data.ptr = c};
 		epoll_ctl(l->epfd, EPOLL_CTL_ADD, fd, &e);
 		log_info("event=connect sid=%s proto=%s peer=%s listener=%s", c->sid, c->proto->name, c->peer_ip, lst->addr);
 		if (refuse) {
@@ -586,7 +652,7 @@ static void loop_sweep(struct loop *l)
 	struct conn *next;
 	for (struct conn *c = l->conns; c; c = next) {
 		next = c->next;
-		if (c->state == CS_BUSY)
+		if (atomic_load(&c->owner) != OWNER_LOOP)
 			continue;
 		if (past_grace) {
 			c->dead = true;

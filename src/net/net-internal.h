@@ -20,6 +20,11 @@
 #define CONN_SHUTDOWN_GRACE_MS 10000  /* how long SIGTERM waits for sessions */
 #define CONN_TLS_HANDSHAKE_TIMEOUT_S 30
 
+/* Who may touch a connection: its loop, or the worker running its command.
+ * The loop marks an event it had to leave alone with OWNER_WORKER_MISSED, so
+ * that a worker handing the connection back itself falls back to the loop. */
+enum conn_owner { OWNER_LOOP, OWNER_WORKER, OWNER_WORKER_MISSED };
+
 enum conn_state {
 	CS_HANDSHAKE,  /* TLS handshake in progress (implicit TLS or after STARTTLS) */
 	CS_IDLE,       /* on the loop: framing commands, reading, flushing */
@@ -34,6 +39,7 @@ struct listener;
 
 struct conn {
 	int fd;
+	atomic_int owner;  /* enum conn_owner */
 	enum conn_state state;
 	struct loop *loop;
 	const struct listener *listener;
@@ -119,6 +125,9 @@ void loops_wake_all(struct net *net);
 void loops_join(struct net *net);
 void loop_job_done(struct conn *c);
 bool conn_next_inline(struct conn *c);
+enum finish { FINISH_HANDED, FINISH_AGAIN, FINISH_LOOP };
+enum finish conn_finish_on_worker(struct conn *c);
+#define WORKER_MAX_ROUNDS 64 /* commands one worker runs for a connection before it yields */
 
 /* listen.c */
 int listeners_open(struct net *net, const struct config *cfg, const char **error_r);

@@ -34,12 +34,22 @@ static void *worker_main(void *arg)
 		c->job_next = NULL;
 		pthread_mutex_unlock(&lock);
 
-		do {
+		/* Run the command, then the ones already waiting behind it, for a
+		 * bounded number of rounds so that one busy client cannot keep a
+		 * worker from the others. */
+		for (unsigned rounds = 0;; rounds++) {
 			const char *data = c->job_kind == CMD_LINE ? buf_head(&c->in) : NULL;
 			size_t len = c->job_kind == CMD_LINE ? c->job_len : 0;
 			c->job_result = c->proto->run(c->session, c, c->job_kind, data, len);
-		} while (conn_next_inline(c));
-		loop_job_done(c);
+			if (rounds < WORKER_MAX_ROUNDS && conn_next_inline(c))
+				continue;
+			enum finish f = rounds < WORKER_MAX_ROUNDS ? conn_finish_on_worker(c) : FINISH_LOOP;
+			if (f == FINISH_AGAIN)
+				continue;
+			if (f == FINISH_LOOP)
+				loop_job_done(c);
+			break;
+		}
 	}
 }
 

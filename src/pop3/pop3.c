@@ -514,7 +514,7 @@ static enum run_result send_message(struct pop3_session *s, struct conn *c, size
 {
 	struct server *srv = conn_server(c);
 	struct pop3_msg *m = &s->msgs[idx];
-	char *chunk = xmalloc(POP3_READ_CHUNK);
+	char *chunk = xmalloc(m->size < POP3_READ_CHUNK ? (size_t)m->size + 1 : POP3_READ_CHUNK);
 	size_t got = 0;
 	if (!(m->flags & MSG_GONE) && m->size > 0) {
 		size_t want = m->size < POP3_READ_CHUNK ? (size_t)m->size : POP3_READ_CHUNK;

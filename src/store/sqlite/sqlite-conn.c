@@ -217,6 +217,7 @@ void sqlite_blob_drop(struct sqlite_conn *c)
 	if (c->blob != NULL) {
 		sqlite3_blob_close(c->blob);
 		c->blob = NULL;
+		sqlite_read_end(c);
 	}
 }
 

@@ -230,15 +230,23 @@ int sqlite_entries(struct store *base, int64_t account_id, int64_t mailbox_id, i
  * account has an entry for it: content is shared between accounts. */
 static int sqlite_blob_open(struct sqlite_conn *c, int64_t account_id, int64_t message_id)
 {
+	/* The check and the blob share one read transaction (one snapshot, one
+	 * round of WAL locks), which lasts until sqlite_blob_drop(). */
+	if (sqlite_read_begin(c) != STORE_OK)
+		return STORE_ERROR;
 	int64_t one;
 	sqlite3_stmt *s = sqlite_stmt(c, "SELECT 1 FROM entries WHERE message_id = ? AND account_id = ? LIMIT 1");
-	if (s == NULL)
+	if (s == NULL) {
+		sqlite_read_end(c);
 		return STORE_ERROR;
+	}
 	sqlite3_bind_int64(s, 1, message_id);
 	sqlite3_bind_int64(s, 2, account_id);
 	int ret = sqlite_step_int64(c, s, &one);
-	if (ret != STORE_OK)
+	if (ret != STORE_OK) {
+		sqlite_read_end(c);
 		return ret;
+	}
 	/* Message ids are never reused (AUTOINCREMENT), so if the content went
 	 * away since the check, the open fails rather than finding another. */
 	int rc = sqlite3_blob_open(c->db, "main", "messages", "content", message_id, 0, &c->blob);
@@ -248,6 +256,7 @@ static int sqlite_blob_open(struct sqlite_conn *c, int64_t account_id, int64_t m
 			sqlite3_blob_close(c->blob);
 			c->blob = NULL;
 		}
+		sqlite_read_end(c);
 		return ret;
 	}
 	c->blob_account = account_id;
