@@ -4,6 +4,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "core/util.h"
 #include "pop3/pop3-cmd.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -27,7 +28,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				(void)pop3_parse_count(cmd.args[i], &count);
 			}
 			(void)pop3_verb_is(&cmd, "RETR");
-			(void)pop3_valid_utf8(cmd.rest.p, cmd.rest.len);
+			(void)utf8_valid(cmd.rest.p, cmd.rest.len);
 			(void)pop3_no_controls(cmd.rest.p, cmd.rest.len);
 		}
 		off += linelen;

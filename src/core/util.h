@@ -42,6 +42,9 @@ size_t base64_encoded_len(size_t len);
 void base64_encode(const void *in, size_t len, char *out); /* NUL-terminates */
 long base64_decode(const char *in, size_t len, unsigned char *out, size_t out_cap);
 
+/* Well-formed UTF-8: no overlong forms, no surrogates, nothing past U+10FFFF. */
+bool utf8_valid(const char *s, size_t len);
+
 /* Write all of buf to fd, retrying on EINTR/short writes. */
 int write_all(int fd, const void *buf, size_t len);
 

@@ -60,9 +60,6 @@ bool pop3_parse_msgnum(struct pop3_token t, uint32_t *r);
 /* A line count for TOP: decimal digits only, 0..UINT64_MAX. */
 bool pop3_parse_count(struct pop3_token t, uint64_t *r);
 
-/* Well-formed UTF-8 (no overlong forms, no surrogates, at most U+10FFFF). */
-bool pop3_valid_utf8(const char *s, size_t len);
-
 /* True when s[0..len) holds no byte below 0x20 and no DEL. */
 bool pop3_no_controls(const char *s, size_t len);
 

@@ -204,7 +204,7 @@ static const char *check_user(const struct pop3_session *s, const char *p, size_
 		return "User name too long";
 	if (!pop3_no_controls(p, len) || memchr(p, '\0', len) != NULL)
 		return "Invalid user name";
-	if (s->utf8 && !pop3_valid_utf8(p, len))
+	if (s->utf8 && !utf8_valid(p, len))
 		return "User name is not valid UTF-8";
 	return NULL;
 }
@@ -215,7 +215,7 @@ static const char *check_password(const struct pop3_session *s, const char *p, s
 		return "Password too long";
 	if (memchr(p, '\0', len) != NULL)
 		return "Invalid password";
-	if (s->utf8 && !pop3_valid_utf8(p, len))
+	if (s->utf8 && !utf8_valid(p, len))
 		return "Password is not valid UTF-8";
 	return NULL;
 }

@@ -218,23 +218,6 @@ TEST(count_strict)
 	CHECK(!pop3_parse_count(T(""), &n));
 }
 
-TEST(utf8_validation)
-{
-	CHECK(pop3_valid_utf8("", 0));
-	CHECK(pop3_valid_utf8("alice", 5));
-	CHECK(pop3_valid_utf8("j\xc3\xb6rg", 5));            /* ö */
-	CHECK(pop3_valid_utf8("\xe2\x82\xac", 3));           /* € */
-	CHECK(pop3_valid_utf8("\xf0\x9f\x90\xa6", 4));       /* 🐦 */
-	CHECK(!pop3_valid_utf8("\xc3", 1));                  /* truncated */
-	CHECK(!pop3_valid_utf8("\xe2\x82", 2));
-	CHECK(!pop3_valid_utf8("\xc0\xaf", 2));              /* overlong '/' */
-	CHECK(!pop3_valid_utf8("\xe0\x80\xaf", 3));          /* overlong */
-	CHECK(!pop3_valid_utf8("\xed\xa0\x80", 3));          /* surrogate */
-	CHECK(!pop3_valid_utf8("\xf4\x90\x80\x80", 4));      /* > U+10FFFF */
-	CHECK(!pop3_valid_utf8("\xff", 1));
-	CHECK(!pop3_valid_utf8("\x80", 1));
-	CHECK(!pop3_valid_utf8("a\xc3(", 3));
-}
 
 TEST(no_controls)
 {
