@@ -29,6 +29,8 @@ static const struct key_def keys[] = {
 	 "Name the server gives itself in greetings and trace headers; empty means the system host name."},
 	{"server.user", T_STR, "roost", NULL, 0, 0, NULL,
 	 "When started as root: the user to switch to after binding ports (created if missing, falls back to nobody)."},
+	{"server.sandbox", T_BOOL, "yes", NULL, 0, 0, NULL,
+	 "Confine the server with Landlock to its data directory (read-write) and the system's libraries and configuration (read-only), where the kernel supports it."},
 	{"server.loops", T_INT, "0", NULL, 0, 64, NULL,
 	 "Event-loop threads that own the sockets; 0 means one per CPU."},
 	{"server.workers", T_INT, "0", NULL, 0, 256, NULL,

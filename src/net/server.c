@@ -12,6 +12,7 @@
 
 #include "core/log.h"
 #include "core/priv.h"
+#include "core/sandbox.h"
 #include "core/version.h"
 #include "core/util.h"
 #include "net/net-internal.h"
@@ -87,6 +88,18 @@ int server_run(struct config *cfg, const char *data_dir)
 			}
 			log_info("event=privileges_dropped uid=%u gid=%u", (unsigned)uid, (unsigned)gid);
 		}
+	}
+
+	/* Before any thread exists: a Landlock domain covers the threads created after it. */
+	if (config_bool(cfg, "server.sandbox")) {
+		/* SQLite's temporary files go to the data directory, the one writable place. */
+		setenv("SQLITE_TMPDIR", data_dir, 1);
+		int rc = sandbox_confine(data_dir, &err);
+		if (rc < 0) {
+			fail("sandbox", err);
+			goto out;
+		}
+		log_info("event=sandbox landlock=%s", rc == 0 ? "on" : "unavailable");
 	}
 
 	if (store_open_sqlite(data_dir, config_bool(cfg, "store.group_commit"), &srv.store, &err) != STORE_OK) {
