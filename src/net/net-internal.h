@@ -108,7 +108,8 @@ struct net {
 extern struct net *net_global;
 
 /* workers.c */
-int workers_start(unsigned n);
+/* idle(ctx) runs on a worker each time it is about to wait for work. */
+int workers_start(unsigned n, void (*idle)(void *ctx), void *ctx);
 void workers_submit(struct conn *c);
 void workers_stop(void);
 

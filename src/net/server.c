@@ -23,6 +23,11 @@ static int fail(const char *what, const char *why)
 	return 1;
 }
 
+static void release_store_thread(void *store)
+{
+	store_release_thread(store);
+}
+
 /* Release what start-up acquired, on the way out whether it succeeded or not. */
 static void release(struct net *net, struct server *srv)
 {
@@ -133,7 +138,7 @@ int server_run(struct config *cfg, const char *data_dir)
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
-	if (workers_start(nworkers) < 0 || loops_start(&net, nloops) < 0) {
+	if (workers_start(nworkers, release_store_thread, srv.store) < 0 || loops_start(&net, nloops) < 0) {
 		fail("threads", strerror(errno));
 		exit(1); /* threads may be running: no orderly way back */
 	}

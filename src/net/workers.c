@@ -15,12 +15,20 @@ static struct conn *head, *tail;
 static bool stopping;
 static pthread_t *threads;
 static unsigned nthreads;
+static void (*idle_fn)(void *);
+static void *idle_ctx;
 
 static void *worker_main(void *arg)
 {
 	(void)arg;
 	for (;;) {
 		pthread_mutex_lock(&lock);
+		if (head == NULL && !stopping && idle_fn != NULL) {
+			/* About to sleep: let go of what this thread keeps between jobs. */
+			pthread_mutex_unlock(&lock);
+			idle_fn(idle_ctx);
+			pthread_mutex_lock(&lock);
+		}
 		while (head == NULL && !stopping)
 			pthread_cond_wait(&cond, &lock);
 		if (head == NULL) {
@@ -53,8 +61,10 @@ static void *worker_main(void *arg)
 	}
 }
 
-int workers_start(unsigned n)
+int workers_start(unsigned n, void (*idle)(void *ctx), void *ctx)
 {
+	idle_fn = idle;
+	idle_ctx = ctx;
 	threads = xcalloc(n, sizeof *threads);
 	for (unsigned i = 0; i < n; i++) {
 		if (pthread_create(&threads[i], NULL, worker_main, NULL) != 0)

@@ -109,6 +109,7 @@ struct store_ops {
 	int (*message_read)(struct store *st, int64_t account_id, int64_t message_id, uint64_t offset, void *buf, size_t len, size_t *n_r);
 	int (*expunge)(struct store *st, int64_t account_id, int64_t mailbox_id, const uint32_t *uids, size_t n);
 	int (*move)(struct store *st, int64_t account_id, int64_t from_mailbox_id, int64_t to_mailbox_id, const uint32_t *uids, size_t n);
+	void (*release_thread)(struct store *st);
 };
 
 struct store {
@@ -176,7 +177,10 @@ static inline int store_deliver(struct store *st, const char *data, size_t len, 
  * is non-zero only entries with internal_date >= since. */
 static inline int store_entries(struct store *st, int64_t account_id, int64_t mailbox_id, int64_t since, struct store_entry **r, size_t *n_r)
 { return st->ops->entries(st, account_id, mailbox_id, since, r, n_r); }
-/* Read up to len bytes of stored content from offset; *n_r < len only at the end. */
+/* Read up to len bytes of stored content from offset; *n_r < len only at the end.
+ * Consecutive reads on one thread share a snapshot (one read transaction), so
+ * content expunged meanwhile may still be read until the thread makes another
+ * kind of call or store_release_thread(), or for at most 5 seconds. */
 static inline int store_message_read(struct store *st, int64_t account_id, int64_t message_id, uint64_t offset, void *buf, size_t len, size_t *n_r)
 { return st->ops->message_read(st, account_id, message_id, offset, buf, len, n_r); }
 /* Remove the given UIDs atomically (UIDs not present are ignored), leaving
@@ -187,6 +191,11 @@ static inline int store_expunge(struct store *st, int64_t account_id, int64_t ma
  * UIDs there, tombstones here). */
 static inline int store_move(struct store *st, int64_t account_id, int64_t from_mailbox_id, int64_t to_mailbox_id, const uint32_t *uids, size_t n)
 { return st->ops->move(st, account_id, from_mailbox_id, to_mailbox_id, uids, n); }
+
+/* The calling thread is about to sleep: let go of what it keeps between
+ * calls (the snapshot message_read streams from), so that nothing idle holds
+ * back the database. */
+static inline void store_release_thread(struct store *st) { st->ops->release_thread(st); }
 
 void store_account_clear(struct store_account *a);
 void store_mailbox_clear(struct store_mailbox *m);

@@ -212,13 +212,28 @@ int sqlite_step_int64(struct sqlite_conn *c, sqlite3_stmt *s, int64_t *r)
 	return ret;
 }
 
-void sqlite_blob_drop(struct sqlite_conn *c)
+void sqlite_blob_close(struct sqlite_conn *c)
 {
 	if (c->blob != NULL) {
 		sqlite3_blob_close(c->blob);
 		c->blob = NULL;
+	}
+}
+
+void sqlite_blob_drop(struct sqlite_conn *c)
+{
+	sqlite_blob_close(c);
+	if (c->snapshot) {
+		c->snapshot = false;
 		sqlite_read_end(c);
 	}
+}
+
+void sqlite_release_thread(struct store *base)
+{
+	struct sqlite_conn *c = pthread_getspecific(sqlite_store_of(base)->reader_key);
+	if (c != NULL)
+		sqlite_blob_drop(c);
 }
 
 struct sqlite_conn *sqlite_reader(struct sqlite_store *st)

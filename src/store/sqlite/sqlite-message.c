@@ -230,38 +230,33 @@ int sqlite_entries(struct store *base, int64_t account_id, int64_t mailbox_id, i
  * account has an entry for it: content is shared between accounts. */
 static int sqlite_blob_open(struct sqlite_conn *c, int64_t account_id, int64_t message_id)
 {
-	/* The check and the blob share one read transaction (one snapshot, one
-	 * round of WAL locks), which lasts until sqlite_blob_drop(). */
-	if (sqlite_read_begin(c) != STORE_OK)
-		return STORE_ERROR;
+	/* The check and the blob share the streaming snapshot (one read
+	 * transaction, one round of WAL locks), which lasts until sqlite_blob_drop(). */
+	if (!c->snapshot) {
+		if (sqlite_read_begin(c) != STORE_OK)
+			return STORE_ERROR;
+		c->snapshot = true;
+		c->snapshot_ms = time_mono_ms();
+	}
 	int64_t one;
 	sqlite3_stmt *s = sqlite_stmt(c, "SELECT 1 FROM entries WHERE message_id = ? AND account_id = ? LIMIT 1");
-	if (s == NULL) {
-		sqlite_read_end(c);
+	if (s == NULL)
 		return STORE_ERROR;
-	}
 	sqlite3_bind_int64(s, 1, message_id);
 	sqlite3_bind_int64(s, 2, account_id);
 	int ret = sqlite_step_int64(c, s, &one);
-	if (ret != STORE_OK) {
-		sqlite_read_end(c);
+	if (ret != STORE_OK)
 		return ret;
-	}
 	/* Message ids are never reused (AUTOINCREMENT), so if the content went
 	 * away since the check, the open fails rather than finding another. */
 	int rc = sqlite3_blob_open(c->db, "main", "messages", "content", message_id, 0, &c->blob);
 	if (rc != SQLITE_OK) {
 		ret = (rc & 0xff) == SQLITE_ERROR ? STORE_NOTFOUND : sqlite_fail(c, "blob_open");
-		if (c->blob != NULL) {
-			sqlite3_blob_close(c->blob);
-			c->blob = NULL;
-		}
-		sqlite_read_end(c);
+		sqlite_blob_close(c);
 		return ret;
 	}
 	c->blob_account = account_id;
 	c->blob_message = message_id;
-	c->blob_opened_ms = time_mono_ms();
 	return STORE_OK;
 }
 
@@ -272,13 +267,17 @@ int sqlite_message_read(struct store *base, int64_t account_id, int64_t message_
 	struct sqlite_conn *c = sqlite_reader_keep_blob(sqlite_store_of(base));
 	if (c == NULL)
 		return STORE_ERROR;
-	if (c->blob != NULL && (c->blob_message != message_id || c->blob_account != account_id ||
-				time_mono_ms() - c->blob_opened_ms > SQLITE_BLOB_KEEP_MS))
+	if (c->snapshot && time_mono_ms() - c->snapshot_ms > SQLITE_BLOB_KEEP_MS)
 		sqlite_blob_drop(c);
+	else if (c->blob != NULL && (c->blob_message != message_id || c->blob_account != account_id))
+		sqlite_blob_close(c);
 	if (c->blob == NULL) {
 		int rc = sqlite_blob_open(c, account_id, message_id);
-		if (rc != STORE_OK)
+		if (rc != STORE_OK) {
+			if (rc != STORE_NOTFOUND)
+				sqlite_blob_drop(c);
 			return rc;
+		}
 	}
 	int ret = STORE_OK;
 	uint64_t size = (uint64_t)sqlite3_blob_bytes(c->blob);
@@ -294,9 +293,11 @@ int sqlite_message_read(struct store *base, int64_t account_id, int64_t message_
 		done += part;
 	}
 	*n_r = done;
-	/* Done with this message (or failed): let go of the snapshot. */
-	if (ret != STORE_OK || offset + done >= size)
+	/* Done with this message: close it, keep the snapshot for the next one. */
+	if (ret != STORE_OK)
 		sqlite_blob_drop(c);
+	else if (offset + done >= size)
+		sqlite_blob_close(c);
 	return ret;
 }
 

@@ -36,6 +36,7 @@ const struct store_ops sqlite_store_ops = {
 	.message_read = sqlite_message_read,
 	.expunge = sqlite_expunge,
 	.move = sqlite_move,
+	.release_thread = sqlite_release_thread,
 };
 
 /* mkdir -p, with mode 0700 for every directory it creates. */

@@ -57,13 +57,16 @@ struct sqlite_conn {
 	/* A reader keeps the blob of the message it is streaming open between
 	 * store_message_read calls: reopening it for every slice would walk the
 	 * overflow-page chain from the start each time (quadratic in the size).
-	 * The open blob holds a read transaction, so it is closed before the
-	 * connection runs anything else, at the end of the content, and when it
-	 * gets old. */
+	 * The blob lives in a read transaction (the snapshot), which is kept
+	 * across messages too, so that streaming many messages in a row costs
+	 * one transaction rather than one each. Both end before the connection
+	 * runs anything else, when the thread is about to sleep
+	 * (store_release_thread), and when the snapshot gets old. */
 	sqlite3_blob *blob;
 	int64_t blob_account;
 	int64_t blob_message;
-	int64_t blob_opened_ms;
+	bool snapshot;
+	int64_t snapshot_ms;
 };
 
 /* A mailbox a transaction changed and its new HIGHESTMODSEQ. */
@@ -151,13 +154,15 @@ int sqlite_step_int64(struct sqlite_conn *c, sqlite3_stmt *s, int64_t *r);
 /* Set the error text from the connection's last SQLite error. */
 int sqlite_fail(struct sqlite_conn *c, const char *what);
 /* How long a reader may keep a message's blob (and its snapshot) open. */
-#define SQLITE_BLOB_KEEP_MS 5000
+#define SQLITE_BLOB_KEEP_MS 5000 /* a streaming snapshot is renewed after this */
 /* This thread's reader connection, opened on first use, with no blob left
  * open; NULL on error. */
 struct sqlite_conn *sqlite_reader(struct sqlite_store *st);
 /* The same, leaving a cached blob open (for store_message_read). */
 struct sqlite_conn *sqlite_reader_keep_blob(struct sqlite_store *st);
 void sqlite_blob_drop(struct sqlite_conn *c);
+void sqlite_blob_close(struct sqlite_conn *c);
+void sqlite_release_thread(struct store *base);
 void sqlite_readers_close(struct sqlite_store *st);
 int sqlite_migrate(struct sqlite_conn *w);
 /* Read transactions make several statements see one snapshot. */
