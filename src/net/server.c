@@ -23,6 +23,14 @@ static int fail(const char *what, const char *why)
 	return 1;
 }
 
+/* Every committed change, this process's or another's (roost deliver), is
+ * announced here; sessions that wait for changes (IMAP IDLE) hook in the same way. */
+static void log_change(void *ctx, int64_t account_id, int64_t mailbox_id, uint64_t modseq)
+{
+	log_debug("event=mailbox_changed account=%lld mailbox=%lld modseq=%llu", (long long)account_id,
+		  (long long)mailbox_id, (unsigned long long)modseq);
+}
+
 static void release_store_thread(void *store)
 {
 	store_release_thread(store);
@@ -112,6 +120,7 @@ int server_run(struct config *cfg, const char *data_dir)
 		fail("store", err);
 		goto out;
 	}
+	store_watch(srv.store, log_change, NULL);
 	if (store_listen_external(srv.store, &err) != STORE_OK)
 		log_warn("event=notify_unavailable reason=\"%s\"", err);
 	srv.throttle = auth_throttle_new((int)config_int(cfg, "auth.max_failures"));

@@ -1,5 +1,6 @@
 """Server-wide behaviour that is not POP3's: confinement and privileges."""
 import os
+import time
 
 import pytest
 
@@ -34,3 +35,17 @@ def test_root_drops_to_its_own_user(server):
     assert uid[0] != "0" and len(set(uid)) == 1, uid
     st = os.stat(os.path.join(server.data, "roost.db"))
     assert st.st_uid == int(uid[0])
+
+
+def test_delivery_by_another_process_reaches_the_server(make_server):
+    """`roost deliver` commits in its own process; the running server hears of
+    the change through the data directory's notification socket."""
+    srv = make_server({"log.level": "debug"})
+    srv.add_user("nina", "pw")
+    time.sleep(0.2)
+    before = len(srv.read_log())
+    srv.deliver("nina", b"Subject: ping\r\n\r\nhello\r\n")
+    deadline = time.time() + 10
+    while time.time() < deadline and "event=mailbox_changed" not in srv.read_log()[before:]:
+        time.sleep(0.05)
+    assert "event=mailbox_changed account=1 mailbox=1 " in srv.read_log()[before:]
