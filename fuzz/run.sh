@@ -17,8 +17,9 @@ build pop3-cmd src/pop3/pop3-cmd.c $core
 build pop3-stuff src/pop3/pop3-stuff.c $core
 build config $core
 build sasl src/auth/sasl.c $core
+build imap-parse src/imap/imap-parse.c $core
 status=0
-for t in pop3-cmd pop3-stuff config sasl; do
+for t in pop3-cmd pop3-stuff config sasl imap-parse; do
 	corpus="$out/corpus-$t"
 	mkdir -p "$corpus"
 	dict=""
