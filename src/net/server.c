@@ -59,6 +59,17 @@ int server_run(struct config *cfg, const char *data_dir)
 	const char *err = NULL;
 	enum log_level level;
 
+	/* Before any thread exists (the store starts its own): every thread
+	 * inherits this mask, so the stop signals reach only the main thread's
+	 * sigwait and never end the process the default way. */
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
 	if (log_parse_level(config_str(cfg, "log.level"), &level) == 0)
 		log_set_level(level);
 	const char *hn = config_str(cfg, "server.hostname");
@@ -138,14 +149,6 @@ int server_run(struct config *cfg, const char *data_dir)
 	net.max_per_ip = (unsigned)config_int(cfg, "limits.connections_per_ip");
 	net.rate = (int)config_int(cfg, "limits.commands_per_second");
 
-	/* Every thread inherits this mask; the main thread takes signals with sigwait. */
-	sigset_t set;
-	sigemptyset(&set);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGHUP);
-	pthread_sigmask(SIG_BLOCK, &set, NULL);
-	signal(SIGPIPE, SIG_IGN);
 
 	if (workers_start(nworkers, release_store_thread, srv.store) < 0 || loops_start(&net, nloops) < 0) {
 		fail("threads", strerror(errno));
