@@ -47,7 +47,7 @@ enum cmd_kind {
 struct proto {
 	const char *name; /* "pop3", "pop3s" ... for logs */
 	bool implicit_tls;
-	int idle_timeout_s;
+	const char *idle_timeout_key; /* config key: seconds of silence before CMD_TIMEOUT */
 	size_t max_command; /* frame() is only called with at most this many bytes plus one */
 	/* Sent (best effort, cleartext protocols only) to a connection refused by a
 	 * connection limit before it is closed; NULL to just close. */

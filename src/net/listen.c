@@ -19,12 +19,11 @@
 struct served {
 	const char *key;
 	const struct proto *proto;
-	const char *timeout_key;
 };
 
 static const struct served served[] = {
-	{"pop3.listen", &pop3_proto, "pop3.idle_timeout"},
-	{"pop3s.listen", &pop3s_proto, "pop3.idle_timeout"},
+	{"pop3.listen", &pop3_proto},
+	{"pop3s.listen", &pop3s_proto},
 };
 
 static const char *reserved[] = {"imap.listen", "imaps.listen", "smtp.listen", "submission.listen",
@@ -95,7 +94,7 @@ int listeners_open(struct net *net, const struct config *cfg, const char **error
 			struct listener *l = &net->listeners[net->nlisteners];
 			memset(l, 0, sizeof *l);
 			l->proto = served[s].proto;
-			l->idle_timeout_s = (int)config_int(cfg, served[s].timeout_key);
+			l->idle_timeout_s = (int)config_int(cfg, served[s].proto->idle_timeout_key);
 			if (open_one(item, l, error_r) < 0) {
 				free(list);
 				return -1;

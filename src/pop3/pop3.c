@@ -25,7 +25,6 @@
 #include "pop3/pop3-stuff.h"
 #include "store/store.h"
 
-#define POP3_IDLE_TIMEOUT_S 600       /* RFC 1939 section 3: at least 10 minutes */
 #define POP3_READ_CHUNK (64 * 1024)   /* message bytes read from the store per step */
 #define POP3_MAX_BAD_COMMANDS 20      /* consecutive invalid commands before we hang up */
 
@@ -1082,7 +1081,7 @@ const struct proto pop3_proto = {
 	.name = "pop3",
 	.implicit_tls = false,
 	.busy_reply = "-ERR [SYS/TEMP] Too many connections, try again later\r\n",
-	.idle_timeout_s = POP3_IDLE_TIMEOUT_S,
+	.idle_timeout_key = "pop3.idle_timeout", /* RFC 1939: at least 10 minutes */
 	.max_command = POP3_MAX_LINE,
 	.open = pop3_open,
 	.close = pop3_close,
@@ -1093,7 +1092,7 @@ const struct proto pop3_proto = {
 const struct proto pop3s_proto = {
 	.name = "pop3s",
 	.implicit_tls = true,
-	.idle_timeout_s = POP3_IDLE_TIMEOUT_S,
+	.idle_timeout_key = "pop3.idle_timeout", /* RFC 1939: at least 10 minutes */
 	.max_command = POP3_MAX_LINE,
 	.open = pop3_open,
 	.close = pop3_close,
