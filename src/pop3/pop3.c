@@ -885,7 +885,7 @@ static int apply_deletions(struct pop3_session *s, struct server *srv, const uin
 		*error_r = "pop3.delete_folder is INBOX";
 		return -2;
 	}
-	if (store_move(st, s->account_id, s->mailbox_id, target, uids, n) != STORE_OK) {
+	if (store_move(st, s->account_id, s->mailbox_id, target, uids, n, NULL) != STORE_OK) {
 		*error_r = store_last_error();
 		return -1;
 	}

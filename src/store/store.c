@@ -27,12 +27,32 @@ void store_account_clear(struct store_account *a)
 	memset(a, 0, sizeof *a);
 }
 
+void store_uidmap_clear(struct store_uidmap *m)
+{
+	if (m == NULL)
+		return;
+	free(m->src);
+	free(m->dst);
+	memset(m, 0, sizeof *m);
+}
+
+void store_flag_result_clear(struct store_flag_result *r)
+{
+	if (r == NULL)
+		return;
+	free(r->entries);
+	free(r->failed);
+	store_strings_free(r->keywords, r->n_keywords);
+	memset(r, 0, sizeof *r);
+}
+
 void store_mailbox_clear(struct store_mailbox *m)
 {
 	if (m == NULL)
 		return;
 	free(m->name);
 	free(m->special_use);
+	store_strings_free(m->keywords, m->n_keywords);
 	memset(m, 0, sizeof *m);
 }
 
@@ -118,4 +138,24 @@ int store_mailbox_name_normalise(const char *name, char **norm_r)
 		memcpy(norm, "INBOX", 5);
 	*norm_r = norm;
 	return STORE_OK;
+}
+
+int store_deliver(struct store *st, const char *data, size_t len, struct store_target *targets, size_t n_targets)
+{
+	if ((data == NULL && len > 0) || targets == NULL || n_targets == 0)
+		return STORE_INVALID;
+	size_t norm_len = 0;
+	const char *norm = len ? store_crlf_normalise(data, len, &norm_len) : "";
+	struct mime_info info;
+	mime_parse(norm, norm_len, &info);
+	int rc = st->ops->deliver(st, norm, norm_len, &info, targets, n_targets);
+	mime_info_clear(&info);
+	if (norm != data && len > 0)
+		free((char *)norm);
+	return rc;
+}
+
+int store_message_info(struct store *st, int64_t account_id, int64_t message_id, bool with_text, struct mime_info *r)
+{
+	return st->ops->message_info(st, account_id, message_id, with_text, r);
 }

@@ -19,13 +19,21 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "mime/mime.h"
+
 enum store_status {
 	STORE_OK = 0,
 	STORE_ERROR = -1,    /* I/O or internal failure; see *error_r */
 	STORE_NOTFOUND = -2, /* no such account / mailbox / message */
 	STORE_EXISTS = -3,   /* name already taken */
 	STORE_INVALID = -4,  /* bad argument (empty or malformed name, ...) */
+	STORE_LIMIT = -5,    /* a store limit would be crossed (keywords per mailbox) */
 };
+
+/* Keywords (user flags such as $Forwarded) a mailbox can hold; each entry
+ * keeps them as a bit set over the mailbox's keyword list. */
+#define STORE_MAX_KEYWORDS 64
+#define STORE_KEYWORD_MAX 100 /* bytes of one keyword name */
 
 /* System flags as bits (keywords are kept separately as text). */
 enum store_flag {
@@ -59,6 +67,12 @@ struct store_mailbox {
 	bool subscribed;
 	uint32_t messages; /* entries currently in the mailbox */
 	uint64_t bytes;    /* sum of their sizes */
+	uint32_t unseen;   /* entries without \\Seen */
+	uint32_t deleted;  /* entries with \\Deleted */
+	/* The mailbox's keyword list (bit i of store_entry.keywords is keywords[i]);
+	 * filled by mailbox_find and mailbox_get, empty from mailbox_list. */
+	char **keywords;
+	size_t n_keywords;
 };
 
 /* One entry of a mailbox as a POP3 maildrop or IMAP session sees it. */
@@ -69,6 +83,7 @@ struct store_entry {
 	bool ends_crlf;     /* the content is empty or ends with CRLF */
 	int64_t internal_date; /* unix time the message arrived / was appended */
 	uint32_t flags;     /* enum store_flag bits */
+	uint64_t keywords;  /* bit i: the mailbox's keyword i */
 	uint64_t modseq;
 };
 
@@ -77,8 +92,45 @@ struct store_target {
 	int64_t account_id;
 	int64_t mailbox_id;
 	uint32_t flags;        /* initial flags */
+	const char *const *keywords; /* initial keywords by name (added to the mailbox's list) */
+	size_t n_keywords;
 	int64_t internal_date; /* 0 means now */
 	uint32_t uid_r;        /* filled in: the UID assigned */
+};
+
+/* Where copied or moved messages went (UIDPLUS COPYUID): src[i] became dst[i],
+ * in ascending source-UID order; source UIDs that were not present are left
+ * out. Allocated arrays; free with store_uidmap_clear. */
+struct store_uidmap {
+	uint32_t uidvalidity; /* of the destination */
+	uint32_t *src, *dst;
+	size_t n;
+};
+
+enum store_flag_mode { STORE_FLAGS_SET, STORE_FLAGS_ADD, STORE_FLAGS_REMOVE };
+
+/* A STORE command: set, add or remove system flags and keywords, optionally
+ * only where the entry's modseq is <= unchangedsince (CONDSTORE, RFC 7162). */
+struct store_flag_change {
+	enum store_flag_mode mode;
+	uint32_t flags;
+	const char *const *keywords; /* names, compared case-insensitively */
+	size_t n_keywords;
+	uint64_t unchangedsince; /* 0: no condition */
+};
+
+struct store_flag_result {
+	/* Every present entry among the UIDs after the update (changed or not),
+	 * in UID order; the ones that changed carry modseq == this modseq. */
+	struct store_entry *entries;
+	size_t n_entries;
+	uint64_t modseq;   /* the modseq given to changed entries (0 when none changed) */
+	/* UIDs left unchanged because their modseq was > unchangedsince. */
+	uint32_t *failed;
+	size_t n_failed;
+	/* The mailbox's keyword list after the update (new names appended). */
+	char **keywords;
+	size_t n_keywords;
 };
 
 /* Called after a commit changed a mailbox; runs on the thread that observed the
@@ -104,11 +156,21 @@ struct store_ops {
 	int (*mailbox_find)(struct store *st, int64_t account_id, const char *name, struct store_mailbox *r);
 	int (*mailbox_list)(struct store *st, int64_t account_id, struct store_mailbox **r, size_t *n_r);
 
-	int (*deliver)(struct store *st, const char *data, size_t len, struct store_target *targets, size_t n_targets);
+	int (*mailbox_get)(struct store *st, int64_t account_id, int64_t mailbox_id, struct store_mailbox *r);
+	int (*mailbox_rename)(struct store *st, int64_t account_id, const char *from, const char *to);
+	int (*subscribe)(struct store *st, int64_t account_id, const char *name, bool on);
+	int (*subscriptions)(struct store *st, int64_t account_id, char ***names_r, size_t *n_r);
+
+	int (*deliver)(struct store *st, const char *data, size_t len, const struct mime_info *info, struct store_target *targets, size_t n_targets);
 	int (*entries)(struct store *st, int64_t account_id, int64_t mailbox_id, int64_t since, struct store_entry **r, size_t *n_r);
 	int (*message_read)(struct store *st, int64_t account_id, int64_t message_id, uint64_t offset, void *buf, size_t len, size_t *n_r);
 	int (*expunge)(struct store *st, int64_t account_id, int64_t mailbox_id, const uint32_t *uids, size_t n);
-	int (*move)(struct store *st, int64_t account_id, int64_t from_mailbox_id, int64_t to_mailbox_id, const uint32_t *uids, size_t n);
+	int (*move)(struct store *st, int64_t account_id, int64_t from_mailbox_id, int64_t to_mailbox_id, const uint32_t *uids, size_t n, struct store_uidmap *map_r);
+	int (*copy)(struct store *st, int64_t account_id, int64_t from_mailbox_id, int64_t to_mailbox_id, const uint32_t *uids, size_t n, struct store_uidmap *map_r);
+	int (*flags_update)(struct store *st, int64_t account_id, int64_t mailbox_id, const uint32_t *uids, size_t n, const struct store_flag_change *ch, struct store_flag_result *r);
+	int (*changes)(struct store *st, int64_t account_id, int64_t mailbox_id, uint64_t since, struct store_entry **r, size_t *n_r, uint32_t **vanished_r, size_t *n_vanished_r);
+	int (*message_info)(struct store *st, int64_t account_id, int64_t message_id, bool with_text, struct mime_info *r);
+	int (*message_info_set)(struct store *st, int64_t message_id, const struct mime_info *info);
 	void (*release_thread)(struct store *st);
 };
 
@@ -169,10 +231,29 @@ static inline int store_mailbox_find(struct store *st, int64_t account_id, const
 static inline int store_mailbox_list(struct store *st, int64_t account_id, struct store_mailbox **r, size_t *n_r)
 { return st->ops->mailbox_list(st, account_id, r, n_r); }
 
+/* A mailbox by id (a session keeps the id; another session may rename it). */
+static inline int store_mailbox_get(struct store *st, int64_t account_id, int64_t mailbox_id, struct store_mailbox *r)
+{ return st->ops->mailbox_get(st, account_id, mailbox_id, r); }
+/* Rename a mailbox and every mailbox below it ("a" -> "b" also moves "a/x" to
+ * "b/x"); missing parents of the new name are created. Renaming INBOX moves
+ * its messages into a new mailbox `to` and leaves INBOX empty (RFC 9051).
+ * STORE_EXISTS when `to` (or a child's new name) exists, STORE_NOTFOUND when
+ * `from` does not, STORE_INVALID for a bad name or a rename into itself. */
+static inline int store_mailbox_rename(struct store *st, int64_t account_id, const char *from, const char *to)
+{ return st->ops->mailbox_rename(st, account_id, from, to); }
+/* Subscriptions are names, kept even for mailboxes that do not exist
+ * (RFC 9051 SUBSCRIBE); store_mailbox.subscribed reflects them. */
+static inline int store_subscribe(struct store *st, int64_t account_id, const char *name, bool on)
+{ return st->ops->subscribe(st, account_id, name, on); }
+/* An allocated sorted array of allocated names; free with store_strings_free. */
+static inline int store_subscriptions(struct store *st, int64_t account_id, char ***names_r, size_t *n_r)
+{ return st->ops->subscriptions(st, account_id, names_r, n_r); }
+
 /* Store one message (content kept once) into every target, assigning each a UID
- * (targets[i].uid_r). Durable before it returns STORE_OK. All targets or none. */
-static inline int store_deliver(struct store *st, const char *data, size_t len, struct store_target *targets, size_t n_targets)
-{ return st->ops->deliver(st, data, len, targets, n_targets); }
+ * (targets[i].uid_r). Durable before it returns STORE_OK. All targets or none.
+ * The message is parsed once here (src/mime) and what FETCH and SEARCH need is
+ * kept with it. */
+int store_deliver(struct store *st, const char *data, size_t len, struct store_target *targets, size_t n_targets);
 /* The entries of a mailbox in UID order, an allocated array (free()); when since
  * is non-zero only entries with internal_date >= since. */
 static inline int store_entries(struct store *st, int64_t account_id, int64_t mailbox_id, int64_t since, struct store_entry **r, size_t *n_r)
@@ -189,8 +270,27 @@ static inline int store_expunge(struct store *st, int64_t account_id, int64_t ma
 { return st->ops->expunge(st, account_id, mailbox_id, uids, n); }
 /* Move the given UIDs to another mailbox of the same account atomically (new
  * UIDs there, tombstones here). */
-static inline int store_move(struct store *st, int64_t account_id, int64_t from_mailbox_id, int64_t to_mailbox_id, const uint32_t *uids, size_t n)
-{ return st->ops->move(st, account_id, from_mailbox_id, to_mailbox_id, uids, n); }
+static inline int store_move(struct store *st, int64_t account_id, int64_t from_mailbox_id, int64_t to_mailbox_id, const uint32_t *uids, size_t n, struct store_uidmap *map_r)
+{ return st->ops->move(st, account_id, from_mailbox_id, to_mailbox_id, uids, n, map_r); }
+/* Copy the given UIDs (content shared, flags and keywords kept) into another
+ * mailbox of the same account; map_r (may be NULL) says where they went. */
+static inline int store_copy(struct store *st, int64_t account_id, int64_t from_mailbox_id, int64_t to_mailbox_id, const uint32_t *uids, size_t n, struct store_uidmap *map_r)
+{ return st->ops->copy(st, account_id, from_mailbox_id, to_mailbox_id, uids, n, map_r); }
+/* Change flags of the given UIDs (absent UIDs ignored) in one transaction; the
+ * changed entries share one new modseq. STORE_LIMIT when new keywords would
+ * pass STORE_MAX_KEYWORDS, STORE_INVALID for a malformed keyword. Free the
+ * result with store_flag_result_clear. */
+static inline int store_flags_update(struct store *st, int64_t account_id, int64_t mailbox_id, const uint32_t *uids, size_t n, const struct store_flag_change *ch, struct store_flag_result *r)
+{ return st->ops->flags_update(st, account_id, mailbox_id, uids, n, ch, r); }
+/* What changed after modseq `since`: entries with a greater modseq (new or
+ * with changed flags) in UID order, and the UIDs expunged (tombstones with a
+ * greater modseq) in ascending order. Both allocated (free()). */
+static inline int store_changes(struct store *st, int64_t account_id, int64_t mailbox_id, uint64_t since, struct store_entry **r, size_t *n_r, uint32_t **vanished_r, size_t *n_vanished_r)
+{ return st->ops->changes(st, account_id, mailbox_id, since, r, n_r, vanished_r, n_vanished_r); }
+/* What the parser found at delivery (ENVELOPE, BODYSTRUCTURE, sections, and
+ * with_text the SEARCH text). Messages stored before the parser existed are
+ * parsed on first use and the result kept. Free with mime_info_clear. */
+int store_message_info(struct store *st, int64_t account_id, int64_t message_id, bool with_text, struct mime_info *r);
 
 /* The calling thread is about to sleep: let go of what it keeps between
  * calls (the snapshot message_read streams from), so that nothing idle holds
@@ -198,6 +298,8 @@ static inline int store_move(struct store *st, int64_t account_id, int64_t from_
 static inline void store_release_thread(struct store *st) { st->ops->release_thread(st); }
 
 void store_account_clear(struct store_account *a);
+void store_uidmap_clear(struct store_uidmap *m);
+void store_flag_result_clear(struct store_flag_result *r);
 void store_mailbox_clear(struct store_mailbox *m);
 void store_mailboxes_free(struct store_mailbox *m, size_t n);
 void store_strings_free(char **s, size_t n);

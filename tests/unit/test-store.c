@@ -408,7 +408,7 @@ TEST(entries_know_the_final_line_ending)
 		CHECK_EQ_INT(e[i].ends_crlf, want[i]);
 	free(e);
 	uint32_t uids[] = {2, 3};
-	CHECK_EQ_INT(store_move(st, a, inbox, trash, uids, 2), STORE_OK);
+	CHECK_EQ_INT(store_move(st, a, inbox, trash, uids, 2, NULL), STORE_OK);
 	CHECK_EQ_INT(store_entries(st, a, trash, 0, &e, &n), STORE_OK);
 	CHECK_EQ_INT(n, 2);
 	if (n == 2) {
@@ -783,7 +783,7 @@ TEST(move)
 	store_mailbox_clear(&m);
 
 	uint32_t mv[] = {u[2], u[0]};
-	CHECK_EQ_INT(store_move(st, acct, inbox, trash, mv, 2), STORE_OK);
+	CHECK_EQ_INT(store_move(st, acct, inbox, trash, mv, 2, NULL), STORE_OK);
 	CHECK_EQ_INT(test_sql_int(dir, "SELECT count(*) FROM messages"), 4); /* content kept */
 
 	struct store_entry *e;
@@ -823,8 +823,8 @@ TEST(move)
 	free(q);
 
 	/* Targets outside the account, or missing, change nothing. */
-	CHECK_EQ_INT(store_move(st, acct, inbox, other_inbox, &u[1], 1), STORE_NOTFOUND);
-	CHECK_EQ_INT(store_move(st, acct, 31337, trash, &u[1], 1), STORE_NOTFOUND);
+	CHECK_EQ_INT(store_move(st, acct, inbox, other_inbox, &u[1], 1, NULL), STORE_NOTFOUND);
+	CHECK_EQ_INT(store_move(st, acct, 31337, trash, &u[1], 1, NULL), STORE_NOTFOUND);
 	CHECK_EQ_INT(store_entries(st, acct, inbox, 0, &e, &n), STORE_OK);
 	CHECK_EQ_INT(n, 1);
 	free(e);
@@ -885,7 +885,7 @@ TEST(watchers)
 	CHECK_EQ_INT(w.modseq[0], m.highestmodseq);
 	store_mailbox_clear(&m);
 
-	CHECK_EQ_INT(store_move(st, acct, inbox, junk, &uid, 1), STORE_OK);
+	CHECK_EQ_INT(store_move(st, acct, inbox, junk, &uid, 1, NULL), STORE_OK);
 	CHECK_EQ_INT(test_watch_count(&w), 3);
 	bool saw_inbox = false, saw_junk = false;
 	for (size_t i = 1; i < 3; i++) {

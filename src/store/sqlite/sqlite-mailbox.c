@@ -14,6 +14,7 @@
 static void sqlite_mailbox_row(sqlite3_stmt *s, struct store_mailbox *m)
 {
 	const unsigned char *t;
+	memset(m, 0, sizeof *m);
 	m->id = sqlite3_column_int64(s, 0);
 	m->account_id = sqlite3_column_int64(s, 1);
 	t = sqlite3_column_text(s, 2);
@@ -201,4 +202,27 @@ int sqlite_mailbox_list(struct store *base, int64_t account_id, struct store_mai
 	*r = v;
 	*n_r = n;
 	return STORE_OK;
+}
+
+int sqlite_mailbox_get(struct store *base, int64_t account_id, int64_t mailbox_id, struct store_mailbox *r)
+{
+	memset(r, 0, sizeof *r);
+	return store_set_error("mailbox_get: not yet");
+}
+
+int sqlite_mailbox_rename(struct store *base, int64_t account_id, const char *from, const char *to)
+{
+	return store_set_error("mailbox_rename: not yet");
+}
+
+int sqlite_subscribe(struct store *base, int64_t account_id, const char *name, bool on)
+{
+	return store_set_error("subscribe: not yet");
+}
+
+int sqlite_subscriptions(struct store *base, int64_t account_id, char ***names_r, size_t *n_r)
+{
+	*names_r = NULL;
+	*n_r = 0;
+	return store_set_error("subscriptions: not yet");
 }

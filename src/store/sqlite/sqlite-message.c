@@ -153,19 +153,15 @@ static int sqlite_deliver_job(struct sqlite_store *st, struct sqlite_conn *w, vo
 	return STORE_OK;
 }
 
-int sqlite_deliver(struct store *base, const char *data, size_t len, struct store_target *targets, size_t n_targets)
+int sqlite_deliver(struct store *base, const char *data, size_t len, const struct mime_info *info,
+		   struct store_target *targets, size_t n_targets)
 {
 	if ((data == NULL && len > 0) || targets == NULL || n_targets == 0)
 		return STORE_INVALID;
-	size_t norm_len;
-	const char *norm = len ? store_crlf_normalise(data, len, &norm_len) : data;
-	if (len == 0)
-		norm_len = 0;
+	/* store_deliver has normalised the content to CRLF already. */
 	struct sqlite_deliver_ctx ctx = {
-		.data = norm, .len = norm_len, .targets = targets, .n_targets = n_targets, .now = time_now()};
+		.data = data, .len = len, .targets = targets, .n_targets = n_targets, .now = time_now()};
 	int rc = sqlite_submit(sqlite_store_of(base), sqlite_deliver_job, &ctx);
-	if (norm != data)
-		free((char *)norm);
 	return rc;
 }
 
@@ -493,7 +489,44 @@ int sqlite_expunge(struct store *base, int64_t account_id, int64_t mailbox_id, c
 }
 
 int sqlite_move(struct store *base, int64_t account_id, int64_t from_mailbox_id, int64_t to_mailbox_id,
-		const uint32_t *uids, size_t n)
+		const uint32_t *uids, size_t n, struct store_uidmap *map_r)
 {
+	if (map_r != NULL)
+		memset(map_r, 0, sizeof *map_r);
 	return sqlite_remove(base, sqlite_move_job, account_id, from_mailbox_id, to_mailbox_id, uids, n);
+}
+
+int sqlite_copy(struct store *base, int64_t account_id, int64_t from_mailbox_id, int64_t to_mailbox_id,
+		const uint32_t *uids, size_t n, struct store_uidmap *map_r)
+{
+	return store_set_error("copy: not yet");
+}
+
+int sqlite_flags_update(struct store *base, int64_t account_id, int64_t mailbox_id, const uint32_t *uids, size_t n,
+			const struct store_flag_change *chg, struct store_flag_result *r)
+{
+	memset(r, 0, sizeof *r);
+	return store_set_error("flags_update: not yet");
+}
+
+int sqlite_changes(struct store *base, int64_t account_id, int64_t mailbox_id, uint64_t since,
+		   struct store_entry **r, size_t *n_r, uint32_t **vanished_r, size_t *n_vanished_r)
+{
+	*r = NULL;
+	*n_r = 0;
+	*vanished_r = NULL;
+	*n_vanished_r = 0;
+	return store_set_error("changes: not yet");
+}
+
+int sqlite_message_info(struct store *base, int64_t account_id, int64_t message_id, bool with_text,
+			struct mime_info *r)
+{
+	memset(r, 0, sizeof *r);
+	return store_set_error("message_info: not yet");
+}
+
+int sqlite_message_info_set(struct store *base, int64_t message_id, const struct mime_info *info)
+{
+	return store_set_error("message_info_set: not yet");
 }

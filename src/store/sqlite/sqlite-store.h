@@ -196,13 +196,28 @@ int sqlite_mailbox_create(struct store *base, int64_t account_id, const char *na
 int sqlite_mailbox_delete(struct store *base, int64_t account_id, const char *name);
 int sqlite_mailbox_find(struct store *base, int64_t account_id, const char *name, struct store_mailbox *r);
 int sqlite_mailbox_list(struct store *base, int64_t account_id, struct store_mailbox **r, size_t *n_r);
+int sqlite_mailbox_get(struct store *base, int64_t account_id, int64_t mailbox_id, struct store_mailbox *r);
+int sqlite_mailbox_rename(struct store *base, int64_t account_id, const char *from, const char *to);
+int sqlite_subscribe(struct store *base, int64_t account_id, const char *name, bool on);
+int sqlite_subscriptions(struct store *base, int64_t account_id, char ***names_r, size_t *n_r);
 
 /* sqlite-message.c */
-int sqlite_deliver(struct store *base, const char *data, size_t len, struct store_target *targets, size_t n_targets);
+int sqlite_deliver(struct store *base, const char *data, size_t len, const struct mime_info *info,
+		   struct store_target *targets, size_t n_targets);
 int sqlite_entries(struct store *base, int64_t account_id, int64_t mailbox_id, int64_t since, struct store_entry **r, size_t *n_r);
 int sqlite_message_read(struct store *base, int64_t account_id, int64_t message_id, uint64_t offset, void *buf, size_t len, size_t *n_r);
 int sqlite_expunge(struct store *base, int64_t account_id, int64_t mailbox_id, const uint32_t *uids, size_t n);
-int sqlite_move(struct store *base, int64_t account_id, int64_t from_mailbox_id, int64_t to_mailbox_id, const uint32_t *uids, size_t n);
+int sqlite_move(struct store *base, int64_t account_id, int64_t from_mailbox_id, int64_t to_mailbox_id,
+		const uint32_t *uids, size_t n, struct store_uidmap *map_r);
+int sqlite_copy(struct store *base, int64_t account_id, int64_t from_mailbox_id, int64_t to_mailbox_id,
+		const uint32_t *uids, size_t n, struct store_uidmap *map_r);
+int sqlite_flags_update(struct store *base, int64_t account_id, int64_t mailbox_id, const uint32_t *uids, size_t n,
+			const struct store_flag_change *chg, struct store_flag_result *r);
+int sqlite_changes(struct store *base, int64_t account_id, int64_t mailbox_id, uint64_t since,
+		   struct store_entry **r, size_t *n_r, uint32_t **vanished_r, size_t *n_vanished_r);
+int sqlite_message_info(struct store *base, int64_t account_id, int64_t message_id, bool with_text,
+			struct mime_info *r);
+int sqlite_message_info_set(struct store *base, int64_t message_id, const struct mime_info *info);
 
 static inline struct sqlite_store *sqlite_store_of(struct store *base)
 {
