@@ -1,7 +1,10 @@
 /* Backend-independent parts of the storage API: releasing the structures the
- * store hands out, the per-thread error text behind store_last_error(), and the
+ * store hands out, the per-thread error text behind store_last_error(), the
  * input rules every backend applies the same way (CRLF normalisation of
- * content, mailbox-name validation). None of it touches a database. */
+ * content, mailbox-name and keyword validation), and the parsing around
+ * delivery: a message is parsed once before the backend stores it, and one
+ * stored before the parser existed is parsed on first use and the result
+ * kept. None of it touches a database itself. */
 #include "store/store.h"
 
 #include <stdarg.h>
@@ -9,6 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/buf.h"
+#include "core/log.h"
 #include "core/util.h"
 #include "store/sqlite/sqlite-store.h"
 
@@ -16,6 +21,9 @@
 #define STORE_ERROR_MAX 512
 
 static _Thread_local char store_error_text[STORE_ERROR_MAX];
+
+/* Slices in which a message is read for a late parse. */
+#define STORE_READ_CHUNK (256 * 1024)
 
 void store_account_clear(struct store_account *a)
 {
@@ -123,6 +131,23 @@ bool store_text_valid(const char *s, size_t len)
 	return utf8_valid(s, len);
 }
 
+bool store_keywords_valid(const char *const *names, size_t n)
+{
+	if (n > 0 && names == NULL)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		size_t len = names[i] ? strlen(names[i]) : 0;
+		if (len == 0 || len > STORE_KEYWORD_MAX)
+			return false;
+		for (size_t j = 0; j < len; j++) {
+			unsigned char c = (unsigned char)names[i][j];
+			if (c <= 0x20 || c >= 0x7f || strchr("(){%*\"\\]", c) != NULL)
+				return false;
+		}
+	}
+	return true;
+}
+
 int store_mailbox_name_normalise(const char *name, char **norm_r)
 {
 	*norm_r = NULL;
@@ -145,17 +170,61 @@ int store_deliver(struct store *st, const char *data, size_t len, struct store_t
 	if ((data == NULL && len > 0) || targets == NULL || n_targets == 0)
 		return STORE_INVALID;
 	size_t norm_len = 0;
-	const char *norm = len ? store_crlf_normalise(data, len, &norm_len) : "";
+	const char *norm = len > 0 ? store_crlf_normalise(data, len, &norm_len) : "";
+	/* Parsed here, outside the writer, so that the one writer thread only
+	 * stores what the parser found. */
 	struct mime_info info;
 	mime_parse(norm, norm_len, &info);
 	int rc = st->ops->deliver(st, norm, norm_len, &info, targets, n_targets);
 	mime_info_clear(&info);
-	if (norm != data && len > 0)
+	if (len > 0 && norm != data)
 		free((char *)norm);
 	return rc;
 }
 
+/* The whole content of a message (messages are below 2 GB: SQLite's limit). */
+static int store_content_read(struct store *st, int64_t account_id, int64_t message_id, struct buf *b)
+{
+	uint64_t off = 0;
+	for (;;) {
+		char *p = buf_reserve(b, STORE_READ_CHUNK);
+		size_t n = 0;
+		int rc = st->ops->message_read(st, account_id, message_id, off, p, STORE_READ_CHUNK, &n);
+		if (rc != STORE_OK)
+			return rc;
+		buf_commit(b, n);
+		off += n;
+		if (n < STORE_READ_CHUNK)
+			return STORE_OK;
+	}
+}
+
 int store_message_info(struct store *st, int64_t account_id, int64_t message_id, bool with_text, struct mime_info *r)
 {
-	return st->ops->message_info(st, account_id, message_id, with_text, r);
+	int rc = st->ops->message_info(st, account_id, message_id, with_text, r);
+	if (rc != STORE_OK || r->envelope != NULL)
+		return rc;
+	/* Stored before the parser existed: parse it now and keep the result. */
+	mime_info_clear(r);
+	struct buf b = {0};
+	rc = store_content_read(st, account_id, message_id, &b);
+	st->ops->release_thread(st);
+	if (rc != STORE_OK) {
+		buf_free(&b);
+		return rc;
+	}
+	mime_parse(buf_used(&b) ? buf_head(&b) : "", buf_used(&b), r);
+	buf_free(&b);
+	/* The result is a cache: failing to keep it costs a parse next time,
+	 * not this answer. */
+	int set = st->ops->message_info_set(st, message_id, r);
+	if (set != STORE_OK && set != STORE_NOTFOUND)
+		log_warn("event=store_info_keep_failed message=%lld error=\"%s\"", (long long)message_id,
+			 store_last_error());
+	if (!with_text) {
+		free(r->search_headers);
+		free(r->search_body);
+		r->search_headers = r->search_body = NULL;
+	}
+	return STORE_OK;
 }

@@ -161,6 +161,7 @@ struct store_ops {
 	int (*subscribe)(struct store *st, int64_t account_id, const char *name, bool on);
 	int (*subscriptions)(struct store *st, int64_t account_id, char ***names_r, size_t *n_r);
 
+	/* data is CRLF-normalised already; info may be NULL (parsed on first use). */
 	int (*deliver)(struct store *st, const char *data, size_t len, const struct mime_info *info, struct store_target *targets, size_t n_targets);
 	int (*entries)(struct store *st, int64_t account_id, int64_t mailbox_id, int64_t since, struct store_entry **r, size_t *n_r);
 	int (*message_read)(struct store *st, int64_t account_id, int64_t message_id, uint64_t offset, void *buf, size_t len, size_t *n_r);
@@ -169,6 +170,8 @@ struct store_ops {
 	int (*copy)(struct store *st, int64_t account_id, int64_t from_mailbox_id, int64_t to_mailbox_id, const uint32_t *uids, size_t n, struct store_uidmap *map_r);
 	int (*flags_update)(struct store *st, int64_t account_id, int64_t mailbox_id, const uint32_t *uids, size_t n, const struct store_flag_change *ch, struct store_flag_result *r);
 	int (*changes)(struct store *st, int64_t account_id, int64_t mailbox_id, uint64_t since, struct store_entry **r, size_t *n_r, uint32_t **vanished_r, size_t *n_vanished_r);
+	/* STORE_OK with r->envelope NULL when the message has no info kept yet
+	 * (store_message_info then parses it and calls message_info_set). */
 	int (*message_info)(struct store *st, int64_t account_id, int64_t message_id, bool with_text, struct mime_info *r);
 	int (*message_info_set)(struct store *st, int64_t message_id, const struct mime_info *info);
 	void (*release_thread)(struct store *st);
@@ -220,7 +223,9 @@ static inline int store_setting_set(struct store *st, int64_t account_id, const 
 
 /* Mailboxes. Names: non-empty UTF-8, no empty levels, no control characters;
  * "INBOX" in any case means INBOX. INBOX cannot be deleted. Deleting a mailbox
- * expunges its entries. */
+ * expunges its entries (its subscription stays). A created mailbox starts
+ * subscribed, as every mailbox did before subscriptions were kept apart; a
+ * parent level need not exist as a mailbox of its own. */
 static inline int store_mailbox_create(struct store *st, int64_t account_id, const char *name, const char *special_use, int64_t *id_r)
 { return st->ops->mailbox_create(st, account_id, name, special_use, id_r); }
 static inline int store_mailbox_delete(struct store *st, int64_t account_id, const char *name)
@@ -235,14 +240,22 @@ static inline int store_mailbox_list(struct store *st, int64_t account_id, struc
 static inline int store_mailbox_get(struct store *st, int64_t account_id, int64_t mailbox_id, struct store_mailbox *r)
 { return st->ops->mailbox_get(st, account_id, mailbox_id, r); }
 /* Rename a mailbox and every mailbox below it ("a" -> "b" also moves "a/x" to
- * "b/x"); missing parents of the new name are created. Renaming INBOX moves
- * its messages into a new mailbox `to` and leaves INBOX empty (RFC 9051).
- * STORE_EXISTS when `to` (or a child's new name) exists, STORE_NOTFOUND when
- * `from` does not, STORE_INVALID for a bad name or a rename into itself. */
+ * "b/x"), keeping ids, UIDVALIDITY, UIDs and flags; parents of the new name
+ * are not created (names are strings; a missing level is a \Noselect parent
+ * to LIST). Subscriptions are names and are left as they are (RFC 9051 never
+ * drops a subscription on the server's own). Renaming INBOX moves its
+ * messages into a new mailbox `to` (fresh UIDVALIDITY, UIDs from 1,
+ * subscribed like a created one) and leaves INBOX, empty, and the mailboxes
+ * below it in place (RFC 9051 6.3.6). STORE_EXISTS when `to` (or a child's
+ * new name) exists, STORE_NOTFOUND when `from` does not, STORE_INVALID for a
+ * bad name, a rename into itself or below itself, or a child name that would
+ * grow too long. */
 static inline int store_mailbox_rename(struct store *st, int64_t account_id, const char *from, const char *to)
 { return st->ops->mailbox_rename(st, account_id, from, to); }
 /* Subscriptions are names, kept even for mailboxes that do not exist
- * (RFC 9051 SUBSCRIBE); store_mailbox.subscribed reflects them. */
+ * (RFC 9051 SUBSCRIBE); store_mailbox.subscribed reflects them. Subscribing
+ * twice is fine; unsubscribing a name that is not subscribed is
+ * STORE_NOTFOUND. */
 static inline int store_subscribe(struct store *st, int64_t account_id, const char *name, bool on)
 { return st->ops->subscribe(st, account_id, name, on); }
 /* An allocated sorted array of allocated names; free with store_strings_free. */
@@ -252,7 +265,8 @@ static inline int store_subscriptions(struct store *st, int64_t account_id, char
 /* Store one message (content kept once) into every target, assigning each a UID
  * (targets[i].uid_r). Durable before it returns STORE_OK. All targets or none.
  * The message is parsed once here (src/mime) and what FETCH and SEARCH need is
- * kept with it. */
+ * kept with it. STORE_INVALID for a malformed keyword, STORE_LIMIT when a
+ * target mailbox has no room for a new keyword. */
 int store_deliver(struct store *st, const char *data, size_t len, struct store_target *targets, size_t n_targets);
 /* The entries of a mailbox in UID order, an allocated array (free()); when since
  * is non-zero only entries with internal_date >= since. */
@@ -269,7 +283,9 @@ static inline int store_message_read(struct store *st, int64_t account_id, int64
 static inline int store_expunge(struct store *st, int64_t account_id, int64_t mailbox_id, const uint32_t *uids, size_t n)
 { return st->ops->expunge(st, account_id, mailbox_id, uids, n); }
 /* Move the given UIDs to another mailbox of the same account atomically (new
- * UIDs there, tombstones here). */
+ * UIDs there in ascending source-UID order, flags and keywords kept,
+ * tombstones here); map_r (may be NULL) says where they went. STORE_LIMIT when
+ * the target has no room for the keywords they carry. */
 static inline int store_move(struct store *st, int64_t account_id, int64_t from_mailbox_id, int64_t to_mailbox_id, const uint32_t *uids, size_t n, struct store_uidmap *map_r)
 { return st->ops->move(st, account_id, from_mailbox_id, to_mailbox_id, uids, n, map_r); }
 /* Copy the given UIDs (content shared, flags and keywords kept) into another
@@ -277,14 +293,18 @@ static inline int store_move(struct store *st, int64_t account_id, int64_t from_
 static inline int store_copy(struct store *st, int64_t account_id, int64_t from_mailbox_id, int64_t to_mailbox_id, const uint32_t *uids, size_t n, struct store_uidmap *map_r)
 { return st->ops->copy(st, account_id, from_mailbox_id, to_mailbox_id, uids, n, map_r); }
 /* Change flags of the given UIDs (absent UIDs ignored) in one transaction; the
- * changed entries share one new modseq. STORE_LIMIT when new keywords would
- * pass STORE_MAX_KEYWORDS, STORE_INVALID for a malformed keyword. Free the
- * result with store_flag_result_clear. */
+ * changed entries share one new modseq, entries left as they were keep theirs
+ * (and the mailbox its HIGHESTMODSEQ when nothing changed). SET and ADD add
+ * keyword names the mailbox has not had to its list, even when no entry ends
+ * up changed. STORE_LIMIT when new keywords would pass STORE_MAX_KEYWORDS,
+ * STORE_INVALID for a malformed keyword. Free the result with
+ * store_flag_result_clear. */
 static inline int store_flags_update(struct store *st, int64_t account_id, int64_t mailbox_id, const uint32_t *uids, size_t n, const struct store_flag_change *ch, struct store_flag_result *r)
 { return st->ops->flags_update(st, account_id, mailbox_id, uids, n, ch, r); }
 /* What changed after modseq `since`: entries with a greater modseq (new or
  * with changed flags) in UID order, and the UIDs expunged (tombstones with a
- * greater modseq) in ascending order. Both allocated (free()). */
+ * greater modseq) in ascending order. Both allocated (free()). A UID both
+ * added and expunged after `since` is only among the expunged. */
 static inline int store_changes(struct store *st, int64_t account_id, int64_t mailbox_id, uint64_t since, struct store_entry **r, size_t *n_r, uint32_t **vanished_r, size_t *n_vanished_r)
 { return st->ops->changes(st, account_id, mailbox_id, since, r, n_r, vanished_r, n_vanished_r); }
 /* What the parser found at delivery (ENVELOPE, BODYSTRUCTURE, sections, and

@@ -1294,7 +1294,7 @@ TEST(reopen_keeps_everything)
 	CHECK_EQ_INT(store_setting_get(st, acct, "k", &v), STORE_OK);
 	free(v);
 	store_close(st);
-	CHECK_EQ_INT(test_sql_int(sub, "PRAGMA user_version"), 3);
+	CHECK_EQ_INT(test_sql_int(sub, "PRAGMA user_version"), 4);
 	CHECK_EQ_INT(test_sql_int(sub, "SELECT count(*) FROM pragma_journal_mode WHERE journal_mode = 'wal'"), 1);
 	free(sub);
 	test_rmrf(dir);
@@ -1320,6 +1320,1028 @@ TEST(open_errors)
 	sqlite3_close(db);
 	CHECK_EQ_INT(store_open_sqlite(dir, true, &st, &err), STORE_ERROR);
 	CHECK(err && strstr(err, "newer") != NULL);
+	free(path);
+	test_rmrf(dir);
+	free(dir);
+}
+
+/* --- keywords, counters and flag changes --- */
+
+static struct store_mailbox test_mailbox(struct store *st, int64_t account, const char *name)
+{
+	struct store_mailbox m;
+	CHECK_EQ_INT(store_mailbox_find(st, account, name, &m), STORE_OK);
+	return m;
+}
+
+/* unseen and deleted of a mailbox as find, get and list all report them. */
+static void test_counts(struct store *st, int64_t account, const char *name, uint32_t messages, uint32_t unseen,
+			uint32_t deleted)
+{
+	struct store_mailbox m = test_mailbox(st, account, name);
+	CHECK_EQ_INT(m.messages, messages);
+	CHECK_EQ_INT(m.unseen, unseen);
+	CHECK_EQ_INT(m.deleted, deleted);
+	struct store_mailbox g;
+	CHECK_EQ_INT(store_mailbox_get(st, account, m.id, &g), STORE_OK);
+	CHECK_EQ_INT(g.unseen, unseen);
+	CHECK_EQ_INT(g.deleted, deleted);
+	store_mailbox_clear(&g);
+	struct store_mailbox *list;
+	size_t n;
+	CHECK_EQ_INT(store_mailbox_list(st, account, &list, &n), STORE_OK);
+	bool seen = false;
+	for (size_t i = 0; i < n; i++)
+		if (list[i].id == m.id) {
+			seen = true;
+			CHECK_EQ_INT(list[i].unseen, unseen);
+			CHECK_EQ_INT(list[i].deleted, deleted);
+			CHECK_EQ_INT(list[i].n_keywords, 0);
+		}
+	CHECK(seen);
+	store_mailboxes_free(list, n);
+	store_mailbox_clear(&m);
+}
+
+static int test_flags(struct store *st, int64_t account, int64_t mailbox, enum store_flag_mode mode, uint32_t flags,
+		      const char *const *kw, size_t n_kw, const uint32_t *uids, size_t n, struct store_flag_result *r)
+{
+	struct store_flag_change ch = {.mode = mode, .flags = flags, .keywords = kw, .n_keywords = n_kw};
+	return store_flags_update(st, account, mailbox, uids, n, &ch, r);
+}
+
+TEST(keywords)
+{
+	char *dir = test_tmpdir();
+	struct store *st = test_open(dir, true);
+	int64_t acct = test_account(st, "kw");
+	int64_t inbox = test_mailbox_id(st, acct, "INBOX");
+
+	/* Delivery names keywords; the mailbox's list grows, a name in another
+	 * case is the same keyword and keeps its first spelling. */
+	const char *k1[] = {"$Forwarded", "Work"};
+	struct store_target t = {.account_id = acct, .mailbox_id = inbox, .keywords = k1, .n_keywords = 2};
+	CHECK_EQ_INT(store_deliver(st, "a\n", 2, &t, 1), STORE_OK);
+	uint32_t u1 = t.uid_r;
+	const char *k2[] = {"work", "work"};
+	t.keywords = k2;
+	CHECK_EQ_INT(store_deliver(st, "b\n", 2, &t, 1), STORE_OK);
+	uint32_t u2 = t.uid_r;
+	struct store_mailbox m = test_mailbox(st, acct, "INBOX");
+	CHECK_EQ_INT(m.n_keywords, 2);
+	if (m.n_keywords == 2) {
+		CHECK_EQ_STR(m.keywords[0], "$Forwarded");
+		CHECK_EQ_STR(m.keywords[1], "Work");
+	}
+	store_mailbox_clear(&m);
+	CHECK(m.keywords == NULL);
+	struct store_entry *e;
+	size_t n;
+	CHECK_EQ_INT(store_entries(st, acct, inbox, 0, &e, &n), STORE_OK);
+	CHECK_EQ_INT(n, 2);
+	if (n == 2) {
+		CHECK_EQ_INT(e[0].keywords, 3);
+		CHECK_EQ_INT(e[1].keywords, 2);
+	}
+	free(e);
+
+	/* Malformed names are refused before anything is written. */
+	const char *bad[] = {"\\Seen", "a b", "", "x(", "y)", "{z", "%", "*", "q\"", "back\\slash", "]",
+			     "caf\xc3\xa9", "tab\t"};
+	for (size_t i = 0; i < ARRAY_LEN(bad); i++) {
+		const char *one[] = {bad[i]};
+		t.keywords = one;
+		t.n_keywords = 1;
+		CHECK_EQ_INT(store_deliver(st, "c\n", 2, &t, 1), STORE_INVALID);
+		struct store_flag_result r;
+		CHECK_EQ_INT(test_flags(st, acct, inbox, STORE_FLAGS_ADD, 0, one, 1, &u1, 1, &r), STORE_INVALID);
+		store_flag_result_clear(&r);
+	}
+	char longest[STORE_KEYWORD_MAX + 2];
+	memset(longest, 'k', sizeof longest);
+	longest[STORE_KEYWORD_MAX] = '\0';
+	const char *fits[] = {longest};
+	struct store_flag_result r;
+	CHECK_EQ_INT(test_flags(st, acct, inbox, STORE_FLAGS_ADD, 0, fits, 1, &u1, 1, &r), STORE_OK);
+	store_flag_result_clear(&r);
+	longest[STORE_KEYWORD_MAX] = 'k';
+	longest[STORE_KEYWORD_MAX + 1] = '\0';
+	CHECK_EQ_INT(test_flags(st, acct, inbox, STORE_FLAGS_ADD, 0, fits, 1, &u1, 1, &r), STORE_INVALID);
+	CHECK_EQ_INT(test_sql_int(dir, "SELECT count(*) FROM entries WHERE message_id NOT IN (SELECT id FROM messages)"), 0);
+	CHECK_EQ_INT(store_entries(st, acct, inbox, 0, &e, &n), STORE_OK);
+	CHECK_EQ_INT(n, 2);
+	free(e);
+
+	/* STORE adds, sets and removes keywords by name. */
+	const char *urgent[] = {"Urgent"};
+	uint32_t both[] = {u1, u2};
+	CHECK_EQ_INT(test_flags(st, acct, inbox, STORE_FLAGS_ADD, 0, urgent, 1, both, 2, &r), STORE_OK);
+	CHECK_EQ_INT(r.n_keywords, 4);
+	if (r.n_keywords == 4)
+		CHECK_EQ_STR(r.keywords[3], "Urgent");
+	CHECK_EQ_INT(r.n_entries, 2);
+	if (r.n_entries == 2) {
+		CHECK_EQ_INT(r.entries[0].keywords, 3 | 4 | 8); /* 4: the 100-byte one */
+		CHECK_EQ_INT(r.entries[1].keywords, 2 | 8);
+	}
+	store_flag_result_clear(&r);
+	const char *forget[] = {"WORK", "NeverSeen"};
+	CHECK_EQ_INT(test_flags(st, acct, inbox, STORE_FLAGS_REMOVE, 0, forget, 2, both, 2, &r), STORE_OK);
+	CHECK_EQ_INT(r.n_keywords, 4); /* removing never adds */
+	if (r.n_entries == 2) {
+		CHECK_EQ_INT(r.entries[0].keywords, 1 | 4 | 8);
+		CHECK_EQ_INT(r.entries[1].keywords, 8);
+	}
+	store_flag_result_clear(&r);
+	const char *only[] = {"$forwarded"};
+	CHECK_EQ_INT(test_flags(st, acct, inbox, STORE_FLAGS_SET, STORE_FLAG_SEEN, only, 1, both, 2, &r), STORE_OK);
+	if (r.n_entries == 2) {
+		CHECK_EQ_INT(r.entries[0].keywords, 1);
+		CHECK_EQ_INT(r.entries[1].keywords, 1);
+		CHECK_EQ_INT(r.entries[1].flags, STORE_FLAG_SEEN);
+	}
+	store_flag_result_clear(&r);
+
+	/* 64 keywords per mailbox: the 65th is refused, and the refused STORE
+	 * changes nothing at all. */
+	char names[STORE_MAX_KEYWORDS][16];
+	const char *ptrs[STORE_MAX_KEYWORDS];
+	m = test_mailbox(st, acct, "INBOX");
+	size_t have = m.n_keywords;
+	store_mailbox_clear(&m);
+	size_t room = STORE_MAX_KEYWORDS - have;
+	for (size_t i = 0; i < room; i++) {
+		snprintf(names[i], sizeof names[i], "k%u", (unsigned)i);
+		ptrs[i] = names[i];
+	}
+	CHECK_EQ_INT(test_flags(st, acct, inbox, STORE_FLAGS_ADD, 0, ptrs, room, &u1, 1, &r), STORE_OK);
+	CHECK_EQ_INT(r.n_keywords, STORE_MAX_KEYWORDS);
+	if (r.n_entries == 1)
+		CHECK(r.entries[0].keywords & (UINT64_C(1) << 63));
+	uint64_t modseq = r.modseq;
+	store_flag_result_clear(&r);
+	const char *extra[] = {"k0", "one-too-many"};
+	CHECK_EQ_INT(test_flags(st, acct, inbox, STORE_FLAGS_ADD, STORE_FLAG_FLAGGED, extra, 2, both, 2, &r),
+		     STORE_LIMIT);
+	CHECK(r.entries == NULL && r.keywords == NULL);
+	const char *extra1[] = {"one-too-many"};
+	t.keywords = extra1;
+	t.n_keywords = 1;
+	CHECK_EQ_INT(store_deliver(st, "d\n", 2, &t, 1), STORE_LIMIT);
+	m = test_mailbox(st, acct, "INBOX");
+	CHECK_EQ_INT(m.n_keywords, STORE_MAX_KEYWORDS);
+	CHECK_EQ_INT(m.highestmodseq, modseq);
+	CHECK_EQ_INT(m.messages, 2);
+	store_mailbox_clear(&m);
+	/* Known names still work on a full list. */
+	const char *known[] = {"K59"}; /* 4 names before k0: k59 is keyword 63 */
+	CHECK_EQ_INT(test_flags(st, acct, inbox, STORE_FLAGS_ADD, 0, known, 1, &u2, 1, &r), STORE_OK);
+	if (r.n_entries == 1)
+		CHECK_EQ_INT(r.entries[0].keywords, 1 | (UINT64_C(1) << 63));
+	store_flag_result_clear(&r);
+
+	store_close(st);
+	test_rmrf(dir);
+	free(dir);
+}
+
+TEST(flags_update)
+{
+	char *dir = test_tmpdir();
+	struct store *st = test_open(dir, true);
+	struct test_watch_log w = {.lock = PTHREAD_MUTEX_INITIALIZER};
+	store_watch(st, test_watcher, &w);
+	int64_t acct = test_account(st, "fu");
+	int64_t inbox = test_mailbox_id(st, acct, "INBOX");
+	uint32_t u[5];
+	for (int i = 0; i < 5; i++)
+		u[i] = test_deliver1(st, acct, inbox, "m\n");
+	struct store_target seen = {.account_id = acct, .mailbox_id = inbox, .flags = STORE_FLAG_SEEN};
+	CHECK_EQ_INT(store_deliver(st, "s\n", 2, &seen, 1), STORE_OK);
+	uint32_t u6 = seen.uid_r;
+	struct store_mailbox m = test_mailbox(st, acct, "INBOX");
+	uint64_t before = m.highestmodseq;
+	store_mailbox_clear(&m);
+	struct store_entry *e0;
+	size_t n0;
+	CHECK_EQ_INT(store_entries(st, acct, inbox, 0, &e0, &n0), STORE_OK);
+	size_t heard = test_watch_count(&w);
+
+	/* +FLAGS (\Seen) on 2, 4, 6 and an absent UID: 6 already has it. */
+	uint32_t some[] = {u6, u[1], 999, u[3], u[1]};
+	struct store_flag_result r;
+	CHECK_EQ_INT(test_flags(st, acct, inbox, STORE_FLAGS_ADD, STORE_FLAG_SEEN, NULL, 0, some, ARRAY_LEN(some), &r),
+		     STORE_OK);
+	CHECK_EQ_INT(r.modseq, before + 1);
+	CHECK_EQ_INT(r.n_entries, 3);
+	CHECK_EQ_INT(r.n_failed, 0);
+	if (r.n_entries == 3) {
+		CHECK_EQ_INT(r.entries[0].uid, u[1]);
+		CHECK_EQ_INT(r.entries[0].modseq, before + 1);
+		CHECK_EQ_INT(r.entries[0].flags, STORE_FLAG_SEEN);
+		CHECK_EQ_INT(r.entries[1].uid, u[3]);
+		CHECK_EQ_INT(r.entries[2].uid, u6);
+		CHECK_EQ_INT(r.entries[2].modseq, e0[5].modseq); /* unchanged, keeps its modseq */
+		CHECK_EQ_INT(r.entries[2].message_id, e0[5].message_id);
+		CHECK_EQ_INT(r.entries[2].size, 3);
+	}
+	store_flag_result_clear(&r);
+	CHECK_EQ_INT(test_watch_count(&w), heard + 1);
+	CHECK_EQ_INT(w.modseq[heard], before + 1);
+	m = test_mailbox(st, acct, "INBOX");
+	CHECK_EQ_INT(m.highestmodseq, before + 1);
+	store_mailbox_clear(&m);
+	test_counts(st, acct, "INBOX", 6, 3, 0);
+
+	/* Nothing to change: no new modseq, nobody woken, every entry reported. */
+	CHECK_EQ_INT(test_flags(st, acct, inbox, STORE_FLAGS_ADD, STORE_FLAG_SEEN, NULL, 0, some, ARRAY_LEN(some), &r),
+		     STORE_OK);
+	CHECK_EQ_INT(r.modseq, 0);
+	CHECK_EQ_INT(r.n_entries, 3);
+	store_flag_result_clear(&r);
+	CHECK_EQ_INT(test_watch_count(&w), heard + 1);
+	m = test_mailbox(st, acct, "INBOX");
+	CHECK_EQ_INT(m.highestmodseq, before + 1);
+	store_mailbox_clear(&m);
+
+	/* UNCHANGEDSINCE: entries changed after it are left alone and listed. */
+	struct store_flag_change ch = {.mode = STORE_FLAGS_ADD, .flags = STORE_FLAG_DELETED, .unchangedsince = before};
+	uint32_t all[] = {u[0], u[1], u[2], u[3], u[4], u6};
+	CHECK_EQ_INT(store_flags_update(st, acct, inbox, all, 6, &ch, &r), STORE_OK);
+	CHECK_EQ_INT(r.modseq, before + 2);
+	CHECK_EQ_INT(r.n_failed, 2);
+	if (r.n_failed == 2) {
+		CHECK_EQ_INT(r.failed[0], u[1]);
+		CHECK_EQ_INT(r.failed[1], u[3]);
+	}
+	CHECK_EQ_INT(r.n_entries, 6);
+	if (r.n_entries == 6) {
+		CHECK_EQ_INT(r.entries[1].flags, STORE_FLAG_SEEN);
+		CHECK_EQ_INT(r.entries[1].modseq, before + 1);
+		CHECK_EQ_INT(r.entries[0].flags, STORE_FLAG_DELETED);
+		CHECK_EQ_INT(r.entries[5].flags, STORE_FLAG_SEEN | STORE_FLAG_DELETED);
+		CHECK_EQ_INT(r.entries[5].modseq, before + 2);
+	}
+	store_flag_result_clear(&r);
+	test_counts(st, acct, "INBOX", 6, 3, 4);
+
+	/* SET replaces, REMOVE takes away; the stored state matches the result. */
+	uint32_t two[] = {u[0], u[1]};
+	CHECK_EQ_INT(test_flags(st, acct, inbox, STORE_FLAGS_SET, STORE_FLAG_FLAGGED | 0x100, NULL, 0, two, 2, &r),
+		     STORE_OK);
+	if (r.n_entries == 2) {
+		CHECK_EQ_INT(r.entries[0].flags, STORE_FLAG_FLAGGED);
+		CHECK_EQ_INT(r.entries[1].flags, STORE_FLAG_FLAGGED);
+	}
+	store_flag_result_clear(&r);
+	test_counts(st, acct, "INBOX", 6, 4, 3);
+	CHECK_EQ_INT(test_flags(st, acct, inbox, STORE_FLAGS_REMOVE, STORE_FLAG_DELETED | STORE_FLAG_FLAGGED, NULL, 0,
+				all, 6, &r),
+		     STORE_OK);
+	store_flag_result_clear(&r);
+	test_counts(st, acct, "INBOX", 6, 4, 0);
+	struct store_entry *e;
+	size_t n;
+	CHECK_EQ_INT(store_entries(st, acct, inbox, 0, &e, &n), STORE_OK);
+	CHECK_EQ_INT(n, 6);
+	if (n == 6) {
+		CHECK_EQ_INT(e[0].flags, 0);
+		CHECK_EQ_INT(e[3].flags, STORE_FLAG_SEEN);
+		CHECK_EQ_INT(e[5].flags, STORE_FLAG_SEEN);
+	}
+	free(e);
+	free(e0);
+
+	/* Errors. */
+	CHECK_EQ_INT(test_flags(st, acct, 4242, STORE_FLAGS_ADD, STORE_FLAG_SEEN, NULL, 0, all, 6, &r), STORE_NOTFOUND);
+	ch.mode = (enum store_flag_mode)7;
+	CHECK_EQ_INT(store_flags_update(st, acct, inbox, all, 6, &ch, &r), STORE_INVALID);
+	CHECK_EQ_INT(test_flags(st, acct, inbox, STORE_FLAGS_ADD, 0, NULL, 0, NULL, 3, &r), STORE_INVALID);
+
+	store_close(st);
+	test_rmrf(dir);
+	free(dir);
+}
+
+/* The counters follow every kind of write. */
+TEST(unseen_and_deleted_counters)
+{
+	char *dir = test_tmpdir();
+	struct store *st = test_open(dir, true);
+	int64_t acct = test_account(st, "cnt");
+	int64_t inbox = test_mailbox_id(st, acct, "INBOX");
+	int64_t trash = test_mailbox_id(st, acct, "Trash");
+	int64_t archive = test_mailbox_id(st, acct, "Archive");
+
+	struct store_target t[2] = {{.account_id = acct, .mailbox_id = inbox},
+				    {.account_id = acct, .mailbox_id = archive, .flags = STORE_FLAG_SEEN}};
+	CHECK_EQ_INT(store_deliver(st, "1\n", 2, t, 2), STORE_OK);
+	uint32_t a = t[0].uid_r;
+	t[0].flags = STORE_FLAG_SEEN | STORE_FLAG_DELETED;
+	CHECK_EQ_INT(store_deliver(st, "2\n", 2, t, 1), STORE_OK);
+	uint32_t b = t[0].uid_r;
+	t[0].flags = STORE_FLAG_DELETED;
+	CHECK_EQ_INT(store_deliver(st, "3\n", 2, t, 1), STORE_OK);
+	uint32_t c = t[0].uid_r;
+	test_counts(st, acct, "INBOX", 3, 2, 2);
+	test_counts(st, acct, "Archive", 1, 0, 0);
+
+	uint32_t ab[] = {a, b};
+	struct store_flag_result r;
+	CHECK_EQ_INT(test_flags(st, acct, inbox, STORE_FLAGS_SET, STORE_FLAG_DELETED, NULL, 0, ab, 2, &r), STORE_OK);
+	store_flag_result_clear(&r);
+	test_counts(st, acct, "INBOX", 3, 3, 3);
+
+	CHECK_EQ_INT(store_expunge(st, acct, inbox, &c, 1), STORE_OK);
+	test_counts(st, acct, "INBOX", 2, 2, 2);
+
+	struct store_uidmap map;
+	CHECK_EQ_INT(store_copy(st, acct, inbox, trash, ab, 2, &map), STORE_OK);
+	store_uidmap_clear(&map);
+	test_counts(st, acct, "Trash", 2, 2, 2);
+	test_counts(st, acct, "INBOX", 2, 2, 2);
+
+	CHECK_EQ_INT(store_move(st, acct, inbox, archive, &a, 1, NULL), STORE_OK);
+	test_counts(st, acct, "INBOX", 1, 1, 1);
+	test_counts(st, acct, "Archive", 2, 1, 1);
+
+	CHECK_EQ_INT(store_mailbox_delete(st, acct, "Trash"), STORE_OK);
+	CHECK_EQ_INT(store_mailbox_create(st, acct, "Trash", "\\Trash", NULL), STORE_OK);
+	test_counts(st, acct, "Trash", 0, 0, 0);
+
+	/* The counters agree with a count of the rows. */
+	int64_t wrong = test_sql_int(dir, "SELECT count(*) FROM mailboxes m WHERE unseen <> (SELECT count(*)"
+					 " FROM entries e WHERE e.account_id = m.account_id AND e.mailbox_id = m.id"
+					 " AND (e.flags & 1) = 0) OR deleted <> (SELECT count(*) FROM entries e"
+					 " WHERE e.account_id = m.account_id AND e.mailbox_id = m.id AND (e.flags & 8) <> 0)");
+	CHECK_EQ_INT(wrong, 0);
+	store_close(st);
+	test_rmrf(dir);
+	free(dir);
+}
+
+TEST(changes_since)
+{
+	char *dir = test_tmpdir();
+	struct store *st = test_open(dir, true);
+	int64_t acct = test_account(st, "chg");
+	int64_t inbox = test_mailbox_id(st, acct, "INBOX");
+	uint32_t u[4];
+	for (int i = 0; i < 4; i++)
+		u[i] = test_deliver1(st, acct, inbox, "x\n");
+	struct store_mailbox m = test_mailbox(st, acct, "INBOX");
+	uint64_t since = m.highestmodseq;
+	store_mailbox_clear(&m);
+
+	struct store_entry *e;
+	uint32_t *gone;
+	size_t n, n_gone;
+	CHECK_EQ_INT(store_changes(st, acct, inbox, since, &e, &n, &gone, &n_gone), STORE_OK);
+	CHECK_EQ_INT(n, 0);
+	CHECK_EQ_INT(n_gone, 0);
+	free(e);
+	free(gone);
+
+	/* A flag change, two expunges and a new message. */
+	struct store_flag_result r;
+	CHECK_EQ_INT(test_flags(st, acct, inbox, STORE_FLAGS_ADD, STORE_FLAG_ANSWERED, NULL, 0, &u[2], 1, &r), STORE_OK);
+	store_flag_result_clear(&r);
+	uint32_t x[] = {u[3], u[0]};
+	CHECK_EQ_INT(store_expunge(st, acct, inbox, x, 2), STORE_OK);
+	uint32_t u5 = test_deliver1(st, acct, inbox, "y\n");
+	CHECK_EQ_INT(store_changes(st, acct, inbox, since, &e, &n, &gone, &n_gone), STORE_OK);
+	CHECK_EQ_INT(n, 2);
+	if (n == 2) {
+		CHECK_EQ_INT(e[0].uid, u[2]);
+		CHECK_EQ_INT(e[0].flags, STORE_FLAG_ANSWERED);
+		CHECK_EQ_INT(e[0].modseq, since + 1);
+		CHECK_EQ_INT(e[1].uid, u5);
+		CHECK_EQ_INT(e[1].modseq, since + 3);
+	}
+	CHECK_EQ_INT(n_gone, 2);
+	if (n_gone == 2) {
+		CHECK_EQ_INT(gone[0], u[0]);
+		CHECK_EQ_INT(gone[1], u[3]);
+	}
+	free(e);
+	free(gone);
+
+	/* Since the expunge: only the new message. */
+	CHECK_EQ_INT(store_changes(st, acct, inbox, since + 2, &e, &n, &gone, &n_gone), STORE_OK);
+	CHECK_EQ_INT(n, 1);
+	CHECK_EQ_INT(n_gone, 0);
+	free(e);
+	free(gone);
+	/* From 0: everything present and everything expunged. */
+	CHECK_EQ_INT(store_changes(st, acct, inbox, 0, &e, &n, &gone, &n_gone), STORE_OK);
+	CHECK_EQ_INT(n, 3);
+	CHECK_EQ_INT(n_gone, 2);
+	free(e);
+	free(gone);
+	CHECK_EQ_INT(store_changes(st, acct, 99999, 0, &e, &n, &gone, &n_gone), STORE_NOTFOUND);
+	CHECK(e == NULL && gone == NULL);
+	int64_t other = test_account(st, "chg2");
+	CHECK_EQ_INT(store_changes(st, other, inbox, 0, &e, &n, &gone, &n_gone), STORE_NOTFOUND);
+
+	store_close(st);
+	test_rmrf(dir);
+	free(dir);
+}
+
+/* --- copy and move with UID maps --- */
+
+TEST(copy_and_move_uidmaps)
+{
+	char *dir = test_tmpdir();
+	struct store *st = test_open(dir, true);
+	struct test_watch_log w = {.lock = PTHREAD_MUTEX_INITIALIZER};
+	store_watch(st, test_watcher, &w);
+	int64_t acct = test_account(st, "cp");
+	int64_t other = test_account(st, "cp2");
+	int64_t inbox = test_mailbox_id(st, acct, "INBOX");
+	int64_t archive = test_mailbox_id(st, acct, "Archive");
+	int64_t other_inbox = test_mailbox_id(st, other, "INBOX");
+
+	/* Archive already knows "Beta" as its keyword 0 and has one message. */
+	const char *beta[] = {"Beta"};
+	struct store_target ta = {.account_id = acct, .mailbox_id = archive, .keywords = beta, .n_keywords = 1};
+	CHECK_EQ_INT(store_deliver(st, "old\n", 4, &ta, 1), STORE_OK);
+	const char *kw[] = {"Alpha", "beta"};
+	uint32_t u[5];
+	for (int i = 0; i < 5; i++) {
+		struct store_target t = {.account_id = acct, .mailbox_id = inbox, .flags = (uint32_t)i & 3,
+					 .keywords = kw + (i % 2), .n_keywords = 1, .internal_date = 1000 + i};
+		CHECK_EQ_INT(store_deliver(st, "msg\n", 4, &t, 1), STORE_OK);
+		u[i] = t.uid_r;
+	}
+	struct store_mailbox am = test_mailbox(st, acct, "Archive");
+	size_t heard = test_watch_count(&w);
+
+	/* Copy in any order, with an absent UID: ascending source order, new
+	 * UIDs after Archive's last. */
+	uint32_t pick[] = {u[4], u[1], 77, u[0]};
+	struct store_uidmap map;
+	CHECK_EQ_INT(store_copy(st, acct, inbox, archive, pick, ARRAY_LEN(pick), &map), STORE_OK);
+	CHECK_EQ_INT(map.uidvalidity, am.uidvalidity);
+	CHECK_EQ_INT(map.n, 3);
+	if (map.n == 3) {
+		CHECK_EQ_INT(map.src[0], u[0]);
+		CHECK_EQ_INT(map.src[1], u[1]);
+		CHECK_EQ_INT(map.src[2], u[4]);
+		CHECK_EQ_INT(map.dst[0], am.uidnext);
+		CHECK_EQ_INT(map.dst[1], am.uidnext + 1);
+		CHECK_EQ_INT(map.dst[2], am.uidnext + 2);
+	}
+	store_uidmap_clear(&map);
+	CHECK(map.src == NULL && map.n == 0);
+	CHECK_EQ_INT(test_watch_count(&w), heard + 1); /* only the target changed */
+	CHECK_EQ_INT(w.mailbox[heard], archive);
+	CHECK_EQ_INT(w.modseq[heard], am.highestmodseq + 1);
+
+	/* Flags kept, keywords carried by name into Archive's own list. */
+	struct store_mailbox m = test_mailbox(st, acct, "Archive");
+	CHECK_EQ_INT(m.n_keywords, 2);
+	if (m.n_keywords == 2) {
+		CHECK_EQ_STR(m.keywords[0], "Beta");
+		CHECK_EQ_STR(m.keywords[1], "Alpha");
+	}
+	CHECK_EQ_INT(m.messages, 4);
+	store_mailbox_clear(&m);
+	struct store_entry *e;
+	size_t n;
+	CHECK_EQ_INT(store_entries(st, acct, archive, 0, &e, &n), STORE_OK);
+	CHECK_EQ_INT(n, 4);
+	if (n == 4) {
+		CHECK_EQ_INT(e[1].flags, 0);
+		CHECK_EQ_INT(e[1].keywords, 2); /* Alpha */
+		CHECK_EQ_INT(e[1].internal_date, 1000);
+		CHECK_EQ_INT(e[1].modseq, am.highestmodseq + 1);
+		CHECK_EQ_INT(e[2].flags, 1);
+		CHECK_EQ_INT(e[2].keywords, 1); /* beta is Beta */
+		CHECK_EQ_INT(e[3].flags, 0);
+		CHECK_EQ_INT(e[3].keywords, 2);
+	}
+	free(e);
+	/* The source is untouched. */
+	CHECK_EQ_INT(store_entries(st, acct, inbox, 0, &e, &n), STORE_OK);
+	CHECK_EQ_INT(n, 5);
+	free(e);
+	CHECK_EQ_INT(test_sql_int(dir, "SELECT count(*) FROM messages"), 6);
+
+	/* Move: the same map, and the source is left with tombstones. */
+	uint32_t mv[] = {u[3], u[2]};
+	CHECK_EQ_INT(store_move(st, acct, inbox, archive, mv, 2, &map), STORE_OK);
+	CHECK_EQ_INT(map.n, 2);
+	if (map.n == 2) {
+		CHECK_EQ_INT(map.src[0], u[2]);
+		CHECK_EQ_INT(map.src[1], u[3]);
+		CHECK_EQ_INT(map.dst[0], am.uidnext + 3);
+	}
+	store_uidmap_clear(&map);
+	CHECK_EQ_INT(store_entries(st, acct, archive, 0, &e, &n), STORE_OK);
+	CHECK_EQ_INT(n, 6);
+	if (n == 6) {
+		CHECK_EQ_INT(e[4].flags, 2);
+		CHECK_EQ_INT(e[4].keywords, 2);
+		CHECK_EQ_INT(e[5].keywords, 1);
+	}
+	free(e);
+
+	/* Nothing present: an empty map with the target's UIDVALIDITY. */
+	uint32_t none[] = {555};
+	CHECK_EQ_INT(store_copy(st, acct, inbox, archive, none, 1, &map), STORE_OK);
+	CHECK_EQ_INT(map.n, 0);
+	CHECK_EQ_INT(map.uidvalidity, am.uidvalidity);
+	store_uidmap_clear(&map);
+	CHECK_EQ_INT(store_move(st, acct, inbox, archive, none, 1, &map), STORE_OK);
+	CHECK_EQ_INT(map.n, 0);
+	store_uidmap_clear(&map);
+
+	/* Copy within one mailbox; and targets outside the account fail. */
+	CHECK_EQ_INT(store_copy(st, acct, inbox, inbox, &u[0], 1, &map), STORE_OK);
+	CHECK_EQ_INT(map.n, 1);
+	if (map.n == 1)
+		CHECK_EQ_INT(map.dst[0], u[4] + 1);
+	store_uidmap_clear(&map);
+	CHECK_EQ_INT(store_copy(st, acct, inbox, other_inbox, &u[0], 1, &map), STORE_NOTFOUND);
+	CHECK(map.src == NULL);
+	CHECK_EQ_INT(store_copy(st, acct, 4242, archive, &u[0], 1, &map), STORE_NOTFOUND);
+	CHECK_EQ_INT(store_copy(st, acct, inbox, archive, NULL, 1, &map), STORE_INVALID);
+	CHECK_EQ_INT(store_copy(st, acct, inbox, archive, &u[0], 1, NULL), STORE_OK);
+
+	/* A target with a full keyword list refuses what it cannot name. */
+	int64_t full;
+	CHECK_EQ_INT(store_mailbox_create(st, acct, "Full", NULL, &full), STORE_OK);
+	uint32_t fu = test_deliver1(st, acct, full, "f\n");
+	char names[STORE_MAX_KEYWORDS][8];
+	const char *ptrs[STORE_MAX_KEYWORDS];
+	for (size_t i = 0; i < STORE_MAX_KEYWORDS; i++) {
+		snprintf(names[i], sizeof names[i], "f%u", (unsigned)i);
+		ptrs[i] = names[i];
+	}
+	struct store_flag_result r;
+	CHECK_EQ_INT(test_flags(st, acct, full, STORE_FLAGS_ADD, 0, ptrs, STORE_MAX_KEYWORDS, &fu, 1, &r), STORE_OK);
+	store_flag_result_clear(&r);
+	CHECK_EQ_INT(store_copy(st, acct, inbox, full, &u[0], 1, &map), STORE_LIMIT);
+	CHECK_EQ_INT(store_move(st, acct, inbox, full, &u[0], 1, &map), STORE_LIMIT);
+	CHECK_EQ_INT(store_entries(st, acct, inbox, 0, &e, &n), STORE_OK);
+	CHECK_EQ_INT(n, 4); /* the refused move left u[0] where it was */
+	free(e);
+	/* Messages without keywords go in. */
+	struct store_flag_result r2;
+	CHECK_EQ_INT(test_flags(st, acct, inbox, STORE_FLAGS_SET, 0, NULL, 0, &u[0], 1, &r2), STORE_OK);
+	store_flag_result_clear(&r2);
+	CHECK_EQ_INT(store_move(st, acct, inbox, full, &u[0], 1, &map), STORE_OK);
+	CHECK_EQ_INT(map.n, 1);
+	store_uidmap_clear(&map);
+
+	store_mailbox_clear(&am);
+	store_close(st);
+	test_rmrf(dir);
+	free(dir);
+}
+
+/* --- rename and subscriptions --- */
+
+static bool test_has_mailbox(struct store *st, int64_t account, const char *name)
+{
+	struct store_mailbox m;
+	int rc = store_mailbox_find(st, account, name, &m);
+	store_mailbox_clear(&m);
+	return rc == STORE_OK;
+}
+
+TEST(mailbox_rename)
+{
+	char *dir = test_tmpdir();
+	struct store *st = test_open(dir, true);
+	int64_t acct = test_account(st, "ren");
+	int64_t a, ax, axy, ab;
+	CHECK_EQ_INT(store_mailbox_create(st, acct, "a", NULL, &a), STORE_OK);
+	CHECK_EQ_INT(store_mailbox_create(st, acct, "a/x", NULL, &ax), STORE_OK);
+	CHECK_EQ_INT(store_mailbox_create(st, acct, "a/x/y", NULL, &axy), STORE_OK);
+	CHECK_EQ_INT(store_mailbox_create(st, acct, "ab", NULL, &ab), STORE_OK); /* not a child of "a" */
+	uint32_t uid = test_deliver1(st, acct, ax, "kept\n");
+	struct store_mailbox before = test_mailbox(st, acct, "a/x");
+
+	/* "a" -> "b/c": children follow, parents of the new name are not made,
+	 * ids, UIDVALIDITY and UIDs stay. */
+	CHECK_EQ_INT(store_mailbox_rename(st, acct, "a", "b/c"), STORE_OK);
+	CHECK(!test_has_mailbox(st, acct, "a"));
+	CHECK(!test_has_mailbox(st, acct, "a/x"));
+	CHECK(!test_has_mailbox(st, acct, "b"));
+	CHECK(test_has_mailbox(st, acct, "ab"));
+	CHECK(test_has_mailbox(st, acct, "b/c/x/y"));
+	struct store_mailbox m;
+	CHECK_EQ_INT(store_mailbox_get(st, acct, ax, &m), STORE_OK);
+	CHECK_EQ_STR(m.name, "b/c/x");
+	CHECK_EQ_INT(m.uidvalidity, before.uidvalidity);
+	CHECK_EQ_INT(m.uidnext, before.uidnext);
+	CHECK_EQ_INT(m.messages, 1);
+	store_mailbox_clear(&m);
+	store_mailbox_clear(&before);
+	struct store_entry *e;
+	size_t n;
+	CHECK_EQ_INT(store_entries(st, acct, ax, 0, &e, &n), STORE_OK);
+	CHECK(n == 1 && e[0].uid == uid);
+	free(e);
+	/* Subscriptions are names and stay where they were. */
+	char **subs;
+	size_t ns;
+	CHECK_EQ_INT(store_subscriptions(st, acct, &subs, &ns), STORE_OK);
+	bool old_name = false, new_name = false;
+	for (size_t i = 0; i < ns; i++) {
+		old_name |= strcmp(subs[i], "a/x") == 0;
+		new_name |= strcmp(subs[i], "b/c/x") == 0;
+	}
+	CHECK(old_name && !new_name);
+	store_strings_free(subs, ns);
+	CHECK_EQ_INT(store_mailbox_get(st, acct, ax, &m), STORE_OK);
+	CHECK(!m.subscribed);
+	store_mailbox_clear(&m);
+
+	/* Errors. */
+	CHECK_EQ_INT(store_mailbox_rename(st, acct, "nope", "z"), STORE_NOTFOUND);
+	CHECK_EQ_INT(store_mailbox_rename(st, acct, "b", "z"), STORE_NOTFOUND); /* only a level, not a mailbox */
+	CHECK_EQ_INT(store_mailbox_rename(st, acct, "b/c", "ab"), STORE_EXISTS);
+	CHECK_EQ_INT(store_mailbox_rename(st, acct, "b/c", "inbox"), STORE_EXISTS);
+	CHECK_EQ_INT(store_mailbox_create(st, acct, "q/x", NULL, NULL), STORE_OK);
+	CHECK_EQ_INT(store_mailbox_rename(st, acct, "b/c", "q"), STORE_EXISTS); /* "b/c/x" would become "q/x" */
+	CHECK(test_has_mailbox(st, acct, "b/c/x/y"));
+	CHECK_EQ_INT(store_mailbox_rename(st, acct, "b/c", "b/c"), STORE_INVALID);
+	CHECK_EQ_INT(store_mailbox_rename(st, acct, "b/c", "b/c/d"), STORE_INVALID);
+	CHECK_EQ_INT(store_mailbox_rename(st, acct, "b/c", "a//b"), STORE_INVALID);
+	CHECK_EQ_INT(store_mailbox_rename(st, acct, "", "z"), STORE_INVALID);
+	CHECK_EQ_INT(store_mailbox_rename(st, acct + 100, "b/c", "z"), STORE_NOTFOUND);
+	char *huge = xmalloc(STORE_MAILBOX_NAME_MAX + 1);
+	memset(huge, 'h', STORE_MAILBOX_NAME_MAX - 2);
+	huge[STORE_MAILBOX_NAME_MAX - 2] = '\0';
+	CHECK_EQ_INT(store_mailbox_rename(st, acct, "b/c", huge), STORE_INVALID); /* "b/c/x/y" would not fit */
+	free(huge);
+
+	/* Up one level, where a new name is an old one of the same rename. */
+	CHECK_EQ_INT(store_mailbox_create(st, acct, "p/y", NULL, NULL), STORE_OK);
+	CHECK_EQ_INT(store_mailbox_create(st, acct, "p/y/y", NULL, NULL), STORE_OK);
+	CHECK_EQ_INT(store_mailbox_create(st, acct, "p/y/y/z", NULL, NULL), STORE_OK);
+	CHECK_EQ_INT(store_mailbox_rename(st, acct, "p/y", "p"), STORE_OK);
+	CHECK(test_has_mailbox(st, acct, "p"));
+	CHECK(test_has_mailbox(st, acct, "p/y"));
+	CHECK(test_has_mailbox(st, acct, "p/y/z"));
+	CHECK(!test_has_mailbox(st, acct, "p/y/y"));
+
+	store_close(st);
+	test_rmrf(dir);
+	free(dir);
+}
+
+TEST(rename_inbox)
+{
+	char *dir = test_tmpdir();
+	struct store *st = test_open(dir, true);
+	struct test_watch_log w = {.lock = PTHREAD_MUTEX_INITIALIZER};
+	store_watch(st, test_watcher, &w);
+	int64_t acct = test_account(st, "rin");
+	int64_t inbox = test_mailbox_id(st, acct, "INBOX");
+	int64_t child;
+	CHECK_EQ_INT(store_mailbox_create(st, acct, "INBOX/child", NULL, &child), STORE_OK);
+	const char *kw[] = {"Later"};
+	struct store_target t = {.account_id = acct, .mailbox_id = inbox, .flags = STORE_FLAG_FLAGGED,
+				 .keywords = kw, .n_keywords = 1};
+	CHECK_EQ_INT(store_deliver(st, "one\n", 4, &t, 1), STORE_OK);
+	uint32_t u1 = t.uid_r;
+	t.n_keywords = 0;
+	t.flags = STORE_FLAG_SEEN;
+	CHECK_EQ_INT(store_deliver(st, "two\n", 4, &t, 1), STORE_OK);
+	test_deliver1(st, acct, child, "three\n");
+	struct store_mailbox in = test_mailbox(st, acct, "INBOX");
+	size_t heard = test_watch_count(&w);
+
+	CHECK_EQ_INT(store_mailbox_rename(st, acct, "inbox", "Old Mail"), STORE_OK);
+	/* INBOX stays, empty, with its UIDVALIDITY and UIDNEXT. */
+	struct store_mailbox m = test_mailbox(st, acct, "INBOX");
+	CHECK_EQ_INT(m.id, inbox);
+	CHECK_EQ_INT(m.uidvalidity, in.uidvalidity);
+	CHECK_EQ_INT(m.uidnext, in.uidnext);
+	CHECK_EQ_INT(m.messages, 0);
+	CHECK_EQ_INT(m.unseen, 0);
+	CHECK_EQ_INT(m.bytes, 0);
+	CHECK(m.highestmodseq > in.highestmodseq);
+	store_mailbox_clear(&m);
+	/* Its messages are in a new mailbox. */
+	m = test_mailbox(st, acct, "Old Mail");
+	CHECK(m.id != inbox);
+	CHECK(m.uidvalidity != in.uidvalidity);
+	CHECK_EQ_INT(m.messages, 2);
+	CHECK_EQ_INT(m.unseen, 1);
+	CHECK_EQ_INT(m.uidnext, 3);
+	CHECK(m.subscribed);
+	CHECK_EQ_INT(m.n_keywords, 1);
+	struct store_entry *e;
+	size_t n;
+	CHECK_EQ_INT(store_entries(st, acct, m.id, 0, &e, &n), STORE_OK);
+	CHECK_EQ_INT(n, 2);
+	if (n == 2) {
+		CHECK_EQ_INT(e[0].uid, 1);
+		CHECK_EQ_INT(e[0].flags, STORE_FLAG_FLAGGED);
+		CHECK_EQ_INT(e[0].keywords, 1);
+		CHECK_EQ_INT(e[1].flags, STORE_FLAG_SEEN);
+	}
+	free(e);
+	/* Sessions on INBOX see the messages vanish; the child is untouched. */
+	uint32_t *gone;
+	size_t n_gone;
+	CHECK_EQ_INT(store_changes(st, acct, inbox, in.highestmodseq, &e, &n, &gone, &n_gone), STORE_OK);
+	CHECK_EQ_INT(n, 0);
+	CHECK_EQ_INT(n_gone, 2);
+	if (n_gone == 2)
+		CHECK_EQ_INT(gone[0], u1);
+	free(e);
+	free(gone);
+	CHECK(test_watch_count(&w) >= heard + 2);
+	struct store_mailbox cm;
+	CHECK_EQ_INT(store_mailbox_get(st, acct, child, &cm), STORE_OK);
+	CHECK_EQ_STR(cm.name, "INBOX/child");
+	CHECK_EQ_INT(cm.messages, 1);
+	store_mailbox_clear(&cm);
+	CHECK(!test_has_mailbox(st, acct, "Old Mail/child"));
+
+	/* An empty INBOX renames too; a taken name is refused. */
+	CHECK_EQ_INT(store_mailbox_rename(st, acct, "INBOX", "Old Mail"), STORE_EXISTS);
+	CHECK_EQ_INT(store_mailbox_rename(st, acct, "INBOX", "INBOX"), STORE_INVALID);
+	CHECK_EQ_INT(store_mailbox_rename(st, acct, "INBOX", "INBOX/older"), STORE_OK);
+	CHECK(test_has_mailbox(st, acct, "INBOX/older"));
+	store_mailbox_clear(&m);
+	store_mailbox_clear(&in);
+
+	store_close(st);
+	test_rmrf(dir);
+	free(dir);
+}
+
+TEST(subscriptions)
+{
+	char *dir = test_tmpdir();
+	struct store *st = test_open(dir, true);
+	int64_t acct = test_account(st, "sub");
+	char **s;
+	size_t n;
+	/* The folders of a new account are subscribed. */
+	CHECK_EQ_INT(store_subscriptions(st, acct, &s, &n), STORE_OK);
+	CHECK_EQ_INT(n, 6);
+	if (n == 6) {
+		CHECK_EQ_STR(s[0], "Archive");
+		CHECK_EQ_STR(s[2], "INBOX");
+	}
+	store_strings_free(s, n);
+
+	/* A name that is no mailbox can be subscribed, twice, and stays. */
+	CHECK_EQ_INT(store_subscribe(st, acct, "Lists/Future", true), STORE_OK);
+	CHECK_EQ_INT(store_subscribe(st, acct, "Lists/Future", true), STORE_OK);
+	CHECK_EQ_INT(store_subscribe(st, acct, "inbox/x", true), STORE_OK);
+	CHECK_EQ_INT(store_subscriptions(st, acct, &s, &n), STORE_OK);
+	CHECK_EQ_INT(n, 8);
+	bool future = false, inbox_x = false;
+	for (size_t i = 0; i < n; i++) {
+		future |= strcmp(s[i], "Lists/Future") == 0;
+		inbox_x |= strcmp(s[i], "INBOX/x") == 0;
+		if (i > 0)
+			CHECK(strcmp(s[i - 1], s[i]) < 0);
+	}
+	CHECK(future && inbox_x);
+	store_strings_free(s, n);
+	/* Creating it shows it subscribed; deleting it keeps the subscription. */
+	CHECK_EQ_INT(store_mailbox_create(st, acct, "Lists/Future", NULL, NULL), STORE_OK);
+	struct store_mailbox m = test_mailbox(st, acct, "Lists/Future");
+	CHECK(m.subscribed);
+	store_mailbox_clear(&m);
+	CHECK_EQ_INT(store_mailbox_delete(st, acct, "Lists/Future"), STORE_OK);
+	CHECK_EQ_INT(store_subscriptions(st, acct, &s, &n), STORE_OK);
+	CHECK_EQ_INT(n, 8);
+	store_strings_free(s, n);
+
+	/* Unsubscribe shows in find and list. */
+	CHECK_EQ_INT(store_subscribe(st, acct, "Junk", false), STORE_OK);
+	CHECK_EQ_INT(store_subscribe(st, acct, "Junk", false), STORE_NOTFOUND);
+	m = test_mailbox(st, acct, "Junk");
+	CHECK(!m.subscribed);
+	store_mailbox_clear(&m);
+	struct store_mailbox *list;
+	size_t nl;
+	CHECK_EQ_INT(store_mailbox_list(st, acct, &list, &nl), STORE_OK);
+	for (size_t i = 0; i < nl; i++)
+		CHECK(list[i].subscribed == (strcmp(list[i].name, "Junk") != 0));
+	store_mailboxes_free(list, nl);
+
+	CHECK_EQ_INT(store_subscribe(st, acct, "a//b", true), STORE_INVALID);
+	CHECK_EQ_INT(store_subscribe(st, acct, "", true), STORE_INVALID);
+	CHECK_EQ_INT(store_subscribe(st, acct + 100, "x", true), STORE_NOTFOUND);
+	CHECK_EQ_INT(store_subscriptions(st, acct + 100, &s, &n), STORE_OK);
+	CHECK_EQ_INT(n, 0);
+	store_strings_free(s, n);
+	/* Deleting the account takes its subscriptions along. */
+	CHECK_EQ_INT(store_account_delete(st, "sub"), STORE_OK);
+	CHECK_EQ_INT(test_sql_int(dir, "SELECT count(*) FROM subscriptions"), 0);
+	CHECK_EQ_INT(test_sql_int(dir, "SELECT count(*) FROM mailbox_keywords"), 0);
+
+	store_close(st);
+	test_rmrf(dir);
+	free(dir);
+}
+
+/* --- what the parser found --- */
+
+static void test_info_equal(const struct mime_info *a, const struct mime_info *b, bool text)
+{
+	CHECK_EQ_STR(a->envelope, b->envelope);
+	CHECK_EQ_STR(a->body, b->body);
+	CHECK_EQ_STR(a->bodystructure, b->bodystructure);
+	CHECK_EQ_STR(a->sections, b->sections);
+	CHECK_EQ_INT(a->sent_date, b->sent_date);
+	if (text) {
+		CHECK_EQ_STR(a->search_headers, b->search_headers);
+		CHECK_EQ_STR(a->search_body, b->search_body);
+	} else {
+		CHECK(a->search_headers == NULL && a->search_body == NULL);
+	}
+}
+
+static int64_t test_sql_exec(const char *dir, const char *sql)
+{
+	char *path = xasprintf("%s/roost.db", dir);
+	sqlite3 *db;
+	int64_t changes = -1;
+	if (sqlite3_open(path, &db) == SQLITE_OK) {
+		sqlite3_busy_timeout(db, 5000);
+		char *err = NULL;
+		if (sqlite3_exec(db, sql, NULL, NULL, &err) == SQLITE_OK)
+			changes = sqlite3_total_changes(db);
+		else
+			fprintf(stderr, "sql error: %s\n", err ? err : "?");
+		sqlite3_free(err);
+	}
+	sqlite3_close(db);
+	free(path);
+	return changes;
+}
+
+TEST(message_info)
+{
+	char *dir = test_tmpdir();
+	struct store *st = test_open(dir, true);
+	int64_t acct = test_account(st, "info");
+	int64_t other = test_account(st, "info2");
+	int64_t inbox = test_mailbox_id(st, acct, "INBOX");
+	const char *text = "From: A <a@example.org>\nSubject: Hello\nDate: Mon, 2 Jan 2006 15:04:05 +0000\n\nBody text\n";
+	test_deliver1(st, acct, inbox, text);
+	struct store_entry *e;
+	size_t n;
+	CHECK_EQ_INT(store_entries(st, acct, inbox, 0, &e, &n), STORE_OK);
+	int64_t mid = n ? e[0].message_id : 0;
+	free(e);
+
+	/* What the parser makes of the stored (CRLF) content. */
+	size_t len;
+	char *stored = test_read_all(st, acct, mid, &len);
+	struct mime_info want;
+	mime_parse(stored, len, &want);
+	free(stored);
+
+	struct mime_info got;
+	CHECK_EQ_INT(store_message_info(st, acct, mid, true, &got), STORE_OK);
+	test_info_equal(&got, &want, true);
+	mime_info_clear(&got);
+	CHECK_EQ_INT(store_message_info(st, acct, mid, false, &got), STORE_OK);
+	test_info_equal(&got, &want, false);
+	mime_info_clear(&got);
+	CHECK_EQ_INT(store_message_info(st, other, mid, false, &got), STORE_NOTFOUND);
+	CHECK(got.envelope == NULL);
+	CHECK_EQ_INT(store_message_info(st, acct, mid + 100, false, &got), STORE_NOTFOUND);
+
+	/* A message stored without info (as before the parser existed) is
+	 * parsed on first use and the result kept. */
+	CHECK(test_sql_exec(dir, "DELETE FROM message_info; DELETE FROM message_text") > 0);
+	CHECK_EQ_INT(test_sql_int(dir, "SELECT count(*) FROM message_info"), 0);
+	CHECK_EQ_INT(store_message_info(st, acct, mid, false, &got), STORE_OK);
+	test_info_equal(&got, &want, false);
+	mime_info_clear(&got);
+	CHECK_EQ_INT(test_sql_int(dir, "SELECT count(*) FROM message_info"), 1);
+	CHECK_EQ_INT(test_sql_int(dir, "SELECT count(*) FROM message_text"), 1);
+	CHECK_EQ_INT(store_message_info(st, acct, mid, true, &got), STORE_OK);
+	test_info_equal(&got, &want, true);
+	mime_info_clear(&got);
+	/* Info without its text is parsed again for the text. */
+	CHECK(test_sql_exec(dir, "DELETE FROM message_text") > 0);
+	CHECK_EQ_INT(store_message_info(st, acct, mid, true, &got), STORE_OK);
+	test_info_equal(&got, &want, true);
+	mime_info_clear(&got);
+	CHECK_EQ_INT(test_sql_int(dir, "SELECT count(*) FROM message_text"), 1);
+
+	/* message_info_set on content that is gone keeps nothing. */
+	CHECK_EQ_INT(store_expunge(st, acct, inbox, (uint32_t[]){1}, 1), STORE_OK);
+	CHECK_EQ_INT(test_sql_int(dir, "SELECT count(*) FROM message_info"), 0);
+	CHECK_EQ_INT(test_sql_int(dir, "SELECT count(*) FROM message_text"), 0);
+	CHECK_EQ_INT(st->ops->message_info_set(st, mid, &want), STORE_NOTFOUND);
+	CHECK_EQ_INT(test_sql_int(dir, "SELECT count(*) FROM message_info"), 0);
+	mime_info_clear(&want);
+
+	store_close(st);
+	test_rmrf(dir);
+	free(dir);
+}
+
+/* --- migration --- */
+
+/* A database made by the previous schema (version 3) with mail in it opens,
+ * migrates, and keeps everything: counters computed, every mailbox still
+ * subscribed, messages parsed when first asked. */
+TEST(migration_from_version_3)
+{
+	char *dir = test_tmpdir();
+	char *path = xasprintf("%s/roost.db", dir);
+	struct sqlite_conn *c;
+	CHECK_EQ_INT(sqlite_conn_open(path, false, &c), STORE_OK);
+	CHECK_EQ_INT(sqlite_migrate_to(c, 3), STORE_OK);
+	const char *rows =
+		"INSERT INTO accounts (id, name, pwhash, created) VALUES (1, 'old', 'x', 1);"
+		"INSERT INTO mailboxes (account_id, id, name, uidvalidity, uidnext, highestmodseq, subscribed, messages, bytes)"
+		"  VALUES (1, 1, 'INBOX', 100, 4, 5, 1, 3, 30), (1, 2, 'Hidden', 101, 1, 1, 0, 0, 0);"
+		"UPDATE store_meta SET value = 2 WHERE key = 'last_mailbox_id';"
+		"UPDATE store_meta SET value = 101 WHERE key = 'last_uidvalidity';"
+		"INSERT INTO messages (id, size, created, content) VALUES"
+		"  (1, 10, 1, CAST('Subject: 1' || char(13, 10) AS BLOB)),"
+		"  (2, 10, 1, CAST('Subject: 2' || char(13, 10) AS BLOB)),"
+		"  (3, 10, 1, CAST('Subject: 3' || char(13, 10) AS BLOB));"
+		"INSERT INTO entries (account_id, mailbox_id, uid, message_id, size, flags, modseq, internal_date)"
+		"  VALUES (1, 1, 1, 1, 12, 1, 2, 1), (1, 1, 2, 2, 12, 8, 3, 1), (1, 1, 3, 3, 12, 0, 4, 1);"
+		"INSERT INTO tombstones (account_id, mailbox_id, uid, modseq) VALUES (1, 1, 9, 5);";
+	char *err = NULL;
+	CHECK(sqlite3_exec(c->db, rows, NULL, NULL, &err) == SQLITE_OK);
+	if (err)
+		fprintf(stderr, "sql: %s\n", err);
+	sqlite3_free(err);
+	sqlite_conn_close(c);
+	CHECK_EQ_INT(test_sql_int(dir, "PRAGMA user_version"), 3);
+
+	struct store *st = test_open(dir, true);
+	CHECK_EQ_INT(test_sql_int(dir, "PRAGMA user_version"), 4);
+	struct store_mailbox m = test_mailbox(st, 1, "INBOX");
+	CHECK_EQ_INT(m.messages, 3);
+	CHECK_EQ_INT(m.unseen, 2);
+	CHECK_EQ_INT(m.deleted, 1);
+	CHECK_EQ_INT(m.highestmodseq, 5);
+	CHECK(m.subscribed);
+	CHECK_EQ_INT(m.n_keywords, 0);
+	store_mailbox_clear(&m);
+	m = test_mailbox(st, 1, "Hidden");
+	CHECK(!m.subscribed);
+	store_mailbox_clear(&m);
+
+	struct store_entry *e;
+	size_t n;
+	CHECK_EQ_INT(store_entries(st, 1, 1, 0, &e, &n), STORE_OK);
+	CHECK_EQ_INT(n, 3);
+	if (n == 3)
+		CHECK_EQ_INT(e[1].keywords, 0);
+	free(e);
+	uint32_t *gone;
+	size_t n_gone;
+	CHECK_EQ_INT(store_changes(st, 1, 1, 3, &e, &n, &gone, &n_gone), STORE_OK);
+	CHECK_EQ_INT(n, 1);
+	CHECK_EQ_INT(n_gone, 1);
+	free(e);
+	free(gone);
+
+	/* No info was kept for the old messages: parsed on first use. */
+	CHECK_EQ_INT(test_sql_int(dir, "SELECT count(*) FROM message_info"), 0);
+	struct mime_info want, got;
+	mime_parse("Subject: 2\r\n", 12, &want);
+	CHECK_EQ_INT(store_message_info(st, 1, 2, true, &got), STORE_OK);
+	test_info_equal(&got, &want, true);
+	mime_info_clear(&got);
+	mime_info_clear(&want);
+	CHECK_EQ_INT(test_sql_int(dir, "SELECT count(*) FROM message_info"), 1);
+
+	/* The migrated mailbox goes on as before. */
+	const char *kw[] = {"$Junk"};
+	struct store_target t = {.account_id = 1, .mailbox_id = 1, .keywords = kw, .n_keywords = 1};
+	CHECK_EQ_INT(store_deliver(st, "new\n", 4, &t, 1), STORE_OK);
+	CHECK_EQ_INT(t.uid_r, 4);
+	struct store_flag_result r;
+	uint32_t all[] = {1, 2, 3, 4};
+	CHECK_EQ_INT(test_flags(st, 1, 1, STORE_FLAGS_ADD, STORE_FLAG_SEEN, NULL, 0, all, 4, &r), STORE_OK);
+	CHECK_EQ_INT(r.modseq, 7);
+	store_flag_result_clear(&r);
+	test_counts(st, 1, "INBOX", 4, 0, 1);
+	int64_t id;
+	CHECK_EQ_INT(store_mailbox_create(st, 1, "New", NULL, &id), STORE_OK);
+	CHECK_EQ_INT(id, 3);
+	store_close(st);
+
+	/* Reopening a migrated store migrates nothing. */
+	st = test_open(dir, true);
+	test_counts(st, 1, "INBOX", 4, 0, 1);
+	store_close(st);
+	CHECK_EQ_INT(test_sql_int(dir, "PRAGMA user_version"), 4);
 	free(path);
 	test_rmrf(dir);
 	free(dir);

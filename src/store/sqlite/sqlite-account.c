@@ -1,7 +1,7 @@
 /* Accounts and their settings in the embedded store. Login names are unique
  * without regard to ASCII case; creating an account also creates INBOX and the
- * special-use folders in the same transaction, and deleting one removes all of
- * its mail, freeing content no other account shares. */
+ * special-use folders (subscribed) in the same transaction, and deleting one
+ * removes all of its mail, freeing content no other account shares. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -100,10 +100,18 @@ static int sqlite_account_create_job(struct sqlite_store *st, struct sqlite_conn
 	if (sqlite_step_done(w, s) != STORE_OK)
 		return STORE_ERROR;
 	ctx->id = sqlite3_last_insert_rowid(w->db);
-	for (size_t i = 0; i < ARRAY_LEN(sqlite_default_mailboxes); i++)
+	for (size_t i = 0; i < ARRAY_LEN(sqlite_default_mailboxes); i++) {
 		if (sqlite_mailbox_insert(w, ctx->id, sqlite_default_mailboxes[i].name,
 					  sqlite_default_mailboxes[i].special_use, NULL) != STORE_OK)
 			return STORE_ERROR;
+		s = sqlite_stmt(w, "INSERT OR IGNORE INTO subscriptions (account_id, name) VALUES (?, ?)");
+		if (s == NULL)
+			return STORE_ERROR;
+		sqlite3_bind_int64(s, 1, ctx->id);
+		sqlite3_bind_text(s, 2, sqlite_default_mailboxes[i].name, -1, SQLITE_STATIC);
+		if (sqlite_step_done(w, s) != STORE_OK)
+			return STORE_ERROR;
+	}
 	return STORE_OK;
 }
 
@@ -143,6 +151,8 @@ static int sqlite_account_delete_job(struct sqlite_store *st, struct sqlite_conn
 		"DELETE FROM entries WHERE account_id = ?1",
 		"DELETE FROM tombstones WHERE account_id = ?1",
 		"DELETE FROM mailboxes WHERE account_id = ?1",
+		"DELETE FROM mailbox_keywords WHERE account_id = ?1",
+		"DELETE FROM subscriptions WHERE account_id = ?1",
 		"DELETE FROM account_settings WHERE account_id = ?1",
 		"DELETE FROM accounts WHERE id = ?1",
 	};

@@ -3,6 +3,7 @@
  * cache of prepared statements, one lazily opened reader per thread, and the
  * versioned schema. Every connection is used by one thread at a time, so all
  * are opened without SQLite's own mutexes. */
+#include <assert.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -88,6 +89,59 @@ static const char *const sqlite_migrations[] = {
 	/* 3: the first POP3 login as a UID of INBOX; a time in seconds cannot tell
 	 * a message delivered earlier in the same second from one delivered after. */
 	"ALTER TABLE accounts ADD COLUMN pop3_first_uid INTEGER NOT NULL DEFAULT 0;",
+	/* 4: what IMAP needs. Keywords: a per-mailbox list of names (at most
+	 * STORE_MAX_KEYWORDS, never renumbered) and a bit set per entry over it
+	 * (the keywords TEXT column of step 1 was never used). Counters of
+	 * entries without \Seen and with \Deleted, kept by every write, so that
+	 * STATUS and SELECT need no scan. Subscriptions as a list of names of
+	 * their own, since they outlive the mailboxes they name (RFC 9051); every
+	 * mailbox was subscribed until now. What the parser found in a message
+	 * (message_info) and its decoded SEARCH text (message_text) in tables of
+	 * their own, so that reading them never walks the content's overflow
+	 * pages; messages stored before this step have neither and are parsed
+	 * on first use. Indexes on modseq make CONDSTORE/QRESYNC "what changed
+	 * since" cheap on large mailboxes. */
+	"CREATE TABLE mailbox_keywords ("
+	"  account_id INTEGER NOT NULL,"
+	"  mailbox_id INTEGER NOT NULL,"
+	"  idx INTEGER NOT NULL,"
+	"  name TEXT NOT NULL COLLATE NOCASE,"
+	"  PRIMARY KEY (account_id, mailbox_id, idx),"
+	"  UNIQUE (account_id, mailbox_id, name)"
+	") WITHOUT ROWID;"
+	"ALTER TABLE entries ADD COLUMN kwbits INTEGER NOT NULL DEFAULT 0;"
+	"CREATE INDEX entries_modseq ON entries (account_id, mailbox_id, modseq);"
+	"CREATE INDEX tombstones_modseq ON tombstones (account_id, mailbox_id, modseq);"
+	"ALTER TABLE mailboxes ADD COLUMN unseen INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE mailboxes ADD COLUMN deleted INTEGER NOT NULL DEFAULT 0;"
+	"UPDATE mailboxes SET"
+	"  unseen = (SELECT count(*) FROM entries e WHERE e.account_id = mailboxes.account_id"
+	"    AND e.mailbox_id = mailboxes.id AND (e.flags & 1) = 0),"
+	"  deleted = (SELECT count(*) FROM entries e WHERE e.account_id = mailboxes.account_id"
+	"    AND e.mailbox_id = mailboxes.id AND (e.flags & 8) <> 0);"
+	"CREATE TABLE subscriptions ("
+	"  account_id INTEGER NOT NULL,"
+	"  name TEXT NOT NULL,"
+	"  PRIMARY KEY (account_id, name)"
+	") WITHOUT ROWID;"
+	"INSERT INTO subscriptions (account_id, name) SELECT account_id, name FROM mailboxes WHERE subscribed <> 0;"
+	"CREATE TABLE message_info ("
+	"  message_id INTEGER PRIMARY KEY,"
+	"  sent_date INTEGER NOT NULL,"
+	"  envelope TEXT NOT NULL,"
+	"  body TEXT NOT NULL,"
+	"  bodystructure TEXT NOT NULL,"
+	"  sections TEXT NOT NULL"
+	");"
+	"CREATE TABLE message_text ("
+	"  message_id INTEGER PRIMARY KEY,"
+	"  headers TEXT NOT NULL,"
+	"  body TEXT NOT NULL"
+	");"
+	"CREATE TRIGGER messages_forget_info AFTER DELETE ON messages BEGIN"
+	"  DELETE FROM message_info WHERE message_id = old.id;"
+	"  DELETE FROM message_text WHERE message_id = old.id;"
+	"END;",
 };
 
 int sqlite_fail(struct sqlite_conn *c, const char *what)
@@ -299,16 +353,24 @@ static int sqlite_user_version(struct sqlite_conn *w, int *version_r)
 
 int sqlite_migrate(struct sqlite_conn *w)
 {
-	const int latest = (int)ARRAY_LEN(sqlite_migrations);
+	return sqlite_migrate_to(w, (int)ARRAY_LEN(sqlite_migrations));
+}
+
+int sqlite_migrate_to(struct sqlite_conn *w, int latest)
+{
+	assert(latest >= 1 && latest <= (int)ARRAY_LEN(sqlite_migrations));
 	if (sqlite_exec_retry(w, "BEGIN IMMEDIATE") != STORE_OK)
 		return STORE_ERROR;
 	int version = 0;
 	if (sqlite_user_version(w, &version) != STORE_OK)
 		goto fail;
-	if (version > latest) {
-		store_set_error("store schema version %d is newer than this program's %d", version, latest);
+	if (version > (int)ARRAY_LEN(sqlite_migrations)) {
+		store_set_error("store schema version %d is newer than this program's %d", version,
+				(int)ARRAY_LEN(sqlite_migrations));
 		goto fail;
 	}
+	if (version > latest)
+		latest = version; /* never downgrade */
 	for (int v = version; v < latest; v++) {
 		char *err = NULL;
 		if (sqlite3_exec(w->db, sqlite_migrations[v], NULL, NULL, &err) != SQLITE_OK) {

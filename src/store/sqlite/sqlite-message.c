@@ -1,17 +1,26 @@
-/* Messages in the embedded store: delivery (content stored once, one entry per
- * target, all or nothing), listing a mailbox's entries, reading a byte range
- * of content through SQLite's incremental blob I/O so that a large message is
- * never loaded whole, and expunge and move, which leave tombstones with a new
- * modseq and free content once no entry refers to it. */
+/* Messages in the embedded store: delivery (content stored once with what the
+ * parser found, one entry per target, all or nothing), listing a mailbox's
+ * entries, reading a byte range of content through SQLite's incremental blob
+ * I/O so that a large message is never loaded whole, expunge and move, which
+ * leave tombstones with a new modseq and free content once no entry refers to
+ * it, and copy. Every write keeps the mailbox's counters (messages, bytes,
+ * unseen, deleted) and HIGHESTMODSEQ in the same transaction, and gives the
+ * entries it adds or removes a modseq above the mailbox's previous one. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/util.h"
 #include "store/sqlite/sqlite-store.h"
 
-#define SQLITE_UID_MAX 0xffffffffu
-#define SQLITE_FLAGS_MASK \
-	(STORE_FLAG_SEEN | STORE_FLAG_ANSWERED | STORE_FLAG_FLAGGED | STORE_FLAG_DELETED | STORE_FLAG_DRAFT)
+static uint32_t sqlite_unseen_of(uint32_t flags)
+{
+	return (flags & STORE_FLAG_SEEN) ? 0 : 1;
+}
+
+static uint32_t sqlite_deleted_of(uint32_t flags)
+{
+	return (flags & STORE_FLAG_DELETED) ? 1 : 0;
+}
 
 /* The current HIGHESTMODSEQ of a mailbox, or STORE_NOTFOUND. */
 static int sqlite_mailbox_modseq(struct sqlite_conn *c, int64_t account_id, int64_t mailbox_id, int64_t *modseq_r)
@@ -24,7 +33,8 @@ static int sqlite_mailbox_modseq(struct sqlite_conn *c, int64_t account_id, int6
 	return sqlite_step_int64(c, s, modseq_r);
 }
 
-/* Delete a message's content when no entry refers to it any more. */
+/* Delete a message's content when no entry refers to it any more (a trigger
+ * takes its parsed info and search text along). */
 static int sqlite_message_release(struct sqlite_conn *w, int64_t message_id)
 {
 	sqlite3_stmt *s = sqlite_stmt(w, "DELETE FROM messages WHERE id = ?1"
@@ -38,11 +48,13 @@ static int sqlite_message_release(struct sqlite_conn *w, int64_t message_id)
 /* Take n UIDs from a mailbox and bump its modseq and counters; *first_uid_r
  * is the first UID of the range, *modseq_r the new HIGHESTMODSEQ. */
 static int sqlite_mailbox_allocate(struct sqlite_conn *w, int64_t account_id, int64_t mailbox_id, size_t n,
-				   uint64_t bytes, uint32_t *first_uid_r, uint64_t *modseq_r)
+				   uint64_t bytes, uint32_t unseen, uint32_t deleted, uint32_t *first_uid_r,
+				   uint64_t *modseq_r)
 {
 	sqlite3_stmt *s = sqlite_stmt(w, "UPDATE mailboxes SET uidnext = uidnext + ?3,"
 					 " highestmodseq = highestmodseq + 1, messages = messages + ?3,"
-					 " bytes = bytes + ?4 WHERE account_id = ?1 AND id = ?2"
+					 " bytes = bytes + ?4, unseen = unseen + ?5, deleted = deleted + ?6"
+					 " WHERE account_id = ?1 AND id = ?2"
 					 " RETURNING uidnext - ?3, highestmodseq");
 	if (s == NULL)
 		return STORE_ERROR;
@@ -50,6 +62,8 @@ static int sqlite_mailbox_allocate(struct sqlite_conn *w, int64_t account_id, in
 	sqlite3_bind_int64(s, 2, mailbox_id);
 	sqlite3_bind_int64(s, 3, (int64_t)n);
 	sqlite3_bind_int64(s, 4, (int64_t)bytes);
+	sqlite3_bind_int64(s, 5, unseen);
+	sqlite3_bind_int64(s, 6, deleted);
 	int rc = sqlite3_step(s), ret = STORE_OK;
 	if (rc == SQLITE_ROW) {
 		int64_t first = sqlite3_column_int64(s, 0);
@@ -67,11 +81,19 @@ static int sqlite_mailbox_allocate(struct sqlite_conn *w, int64_t account_id, in
 
 /* Take entries out of a mailbox (after they were deleted from entries):
  * bump its modseq, lower its counters and leave tombstones. */
-static int sqlite_mailbox_remove(struct sqlite_conn *w, int64_t account_id, int64_t mailbox_id, const uint32_t *uids,
-				 size_t n, uint64_t bytes, uint64_t *modseq_r)
+static int sqlite_mailbox_remove(struct sqlite_conn *w, int64_t account_id, int64_t mailbox_id,
+				 const struct store_entry *v, size_t n, uint64_t *modseq_r)
 {
+	uint64_t bytes = 0;
+	uint32_t unseen = 0, deleted = 0;
+	for (size_t i = 0; i < n; i++) {
+		bytes += v[i].size;
+		unseen += sqlite_unseen_of(v[i].flags);
+		deleted += sqlite_deleted_of(v[i].flags);
+	}
 	sqlite3_stmt *s = sqlite_stmt(w, "UPDATE mailboxes SET highestmodseq = highestmodseq + 1,"
-					 " messages = messages - ?3, bytes = bytes - ?4"
+					 " messages = messages - ?3, bytes = bytes - ?4,"
+					 " unseen = unseen - ?5, deleted = deleted - ?6"
 					 " WHERE account_id = ?1 AND id = ?2 RETURNING highestmodseq");
 	if (s == NULL)
 		return STORE_ERROR;
@@ -79,6 +101,8 @@ static int sqlite_mailbox_remove(struct sqlite_conn *w, int64_t account_id, int6
 	sqlite3_bind_int64(s, 2, mailbox_id);
 	sqlite3_bind_int64(s, 3, (int64_t)n);
 	sqlite3_bind_int64(s, 4, (int64_t)bytes);
+	sqlite3_bind_int64(s, 5, unseen);
+	sqlite3_bind_int64(s, 6, deleted);
 	int64_t modseq;
 	int rc = sqlite_step_int64(w, s, &modseq);
 	if (rc != STORE_OK)
@@ -91,7 +115,7 @@ static int sqlite_mailbox_remove(struct sqlite_conn *w, int64_t account_id, int6
 			return STORE_ERROR;
 		sqlite3_bind_int64(s, 1, account_id);
 		sqlite3_bind_int64(s, 2, mailbox_id);
-		sqlite3_bind_int64(s, 3, uids[i]);
+		sqlite3_bind_int64(s, 3, v[i].uid);
 		sqlite3_bind_int64(s, 4, modseq);
 		if (sqlite_step_done(w, s) != STORE_OK)
 			return STORE_ERROR;
@@ -99,11 +123,134 @@ static int sqlite_mailbox_remove(struct sqlite_conn *w, int64_t account_id, int6
 	return STORE_OK;
 }
 
+/* --- parsed info --- */
+
+static int sqlite_info_insert(struct sqlite_conn *w, int64_t message_id, const struct mime_info *info)
+{
+	sqlite3_stmt *s = sqlite_stmt(w, "INSERT OR REPLACE INTO message_info"
+					 " (message_id, sent_date, envelope, body, bodystructure, sections)"
+					 " VALUES (?, ?, ?, ?, ?, ?)");
+	if (s == NULL)
+		return STORE_ERROR;
+	sqlite3_bind_int64(s, 1, message_id);
+	sqlite3_bind_int64(s, 2, info->sent_date);
+	sqlite3_bind_text(s, 3, info->envelope ? info->envelope : "", -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 4, info->body ? info->body : "", -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 5, info->bodystructure ? info->bodystructure : "", -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 6, info->sections ? info->sections : "", -1, SQLITE_STATIC);
+	if (sqlite_step_done(w, s) != STORE_OK)
+		return STORE_ERROR;
+	s = sqlite_stmt(w, "INSERT OR REPLACE INTO message_text (message_id, headers, body) VALUES (?, ?, ?)");
+	if (s == NULL)
+		return STORE_ERROR;
+	sqlite3_bind_int64(s, 1, message_id);
+	sqlite3_bind_text(s, 2, info->search_headers ? info->search_headers : "", -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 3, info->search_body ? info->search_body : "", -1, SQLITE_STATIC);
+	return sqlite_step_done(w, s);
+}
+
+struct sqlite_info_set_ctx {
+	int64_t message_id;
+	const struct mime_info *info;
+};
+
+static int sqlite_info_set_job(struct sqlite_store *st, struct sqlite_conn *w, void *arg, struct sqlite_changes *ch)
+{
+	struct sqlite_info_set_ctx *ctx = arg;
+	int64_t one;
+	sqlite3_stmt *s = sqlite_stmt(w, "SELECT 1 FROM messages WHERE id = ?");
+	if (s == NULL)
+		return STORE_ERROR;
+	sqlite3_bind_int64(s, 1, ctx->message_id);
+	int rc = sqlite_step_int64(w, s, &one);
+	if (rc != STORE_OK)
+		return rc; /* expunged meanwhile: nothing to keep */
+	return sqlite_info_insert(w, ctx->message_id, ctx->info);
+}
+
+int sqlite_message_info_set(struct store *base, int64_t message_id, const struct mime_info *info)
+{
+	if (info == NULL)
+		return STORE_INVALID;
+	struct sqlite_info_set_ctx ctx = {.message_id = message_id, .info = info};
+	return sqlite_submit(sqlite_store_of(base), sqlite_info_set_job, &ctx);
+}
+
+static char *sqlite_column_dup(sqlite3_stmt *s, int col)
+{
+	const unsigned char *t = sqlite3_column_text(s, col);
+	return xstrdup(t ? (const char *)t : "");
+}
+
+int sqlite_message_info(struct store *base, int64_t account_id, int64_t message_id, bool with_text,
+			struct mime_info *r)
+{
+	memset(r, 0, sizeof *r);
+	struct sqlite_conn *c = sqlite_reader(sqlite_store_of(base));
+	if (c == NULL || sqlite_read_begin(c) != STORE_OK)
+		return STORE_ERROR;
+	/* Content is shared between accounts: only an account with an entry
+	 * for the message may see it. */
+	int64_t one;
+	sqlite3_stmt *s = sqlite_stmt(c, "SELECT 1 FROM entries WHERE message_id = ? AND account_id = ? LIMIT 1");
+	int ret = s ? STORE_OK : STORE_ERROR;
+	if (ret == STORE_OK) {
+		sqlite3_bind_int64(s, 1, message_id);
+		sqlite3_bind_int64(s, 2, account_id);
+		ret = sqlite_step_int64(c, s, &one);
+	}
+	bool have = false;
+	if (ret == STORE_OK) {
+		s = sqlite_stmt(c, "SELECT sent_date, envelope, body, bodystructure, sections FROM message_info"
+				   " WHERE message_id = ?");
+		ret = s ? STORE_OK : STORE_ERROR;
+	}
+	if (ret == STORE_OK) {
+		sqlite3_bind_int64(s, 1, message_id);
+		int rc = sqlite3_step(s);
+		if (rc == SQLITE_ROW) {
+			r->sent_date = sqlite3_column_int64(s, 0);
+			r->envelope = sqlite_column_dup(s, 1);
+			r->body = sqlite_column_dup(s, 2);
+			r->bodystructure = sqlite_column_dup(s, 3);
+			r->sections = sqlite_column_dup(s, 4);
+			have = true;
+		} else if (rc != SQLITE_DONE) {
+			ret = sqlite_fail(c, "message_info");
+		}
+		sqlite3_reset(s);
+	}
+	if (ret == STORE_OK && have && with_text) {
+		s = sqlite_stmt(c, "SELECT headers, body FROM message_text WHERE message_id = ?");
+		ret = s ? STORE_OK : STORE_ERROR;
+		if (ret == STORE_OK) {
+			sqlite3_bind_int64(s, 1, message_id);
+			int rc = sqlite3_step(s);
+			if (rc == SQLITE_ROW) {
+				r->search_headers = sqlite_column_dup(s, 0);
+				r->search_body = sqlite_column_dup(s, 1);
+			} else if (rc == SQLITE_DONE) {
+				have = false; /* parse again, text included */
+			} else {
+				ret = sqlite_fail(c, "message_text");
+			}
+			sqlite3_reset(s);
+		}
+	}
+	sqlite_read_end(c);
+	/* No info kept (a message stored before the parser existed): envelope
+	 * NULL tells store_message_info to parse it. */
+	if (ret != STORE_OK || !have)
+		mime_info_clear(r);
+	return ret;
+}
+
 /* --- deliver --- */
 
 struct sqlite_deliver_ctx {
 	const char *data;
 	size_t len;
+	const struct mime_info *info;
 	struct store_target *targets;
 	size_t n_targets;
 	int64_t now;
@@ -124,15 +271,32 @@ static int sqlite_deliver_job(struct sqlite_store *st, struct sqlite_conn *w, vo
 	if (sqlite_step_done(w, s) != STORE_OK)
 		return STORE_ERROR;
 	int64_t message_id = sqlite3_last_insert_rowid(w->db);
+	if (ctx->info != NULL && sqlite_info_insert(w, message_id, ctx->info) != STORE_OK)
+		return STORE_ERROR;
+	bool ends_crlf = ctx->len == 0 ||
+			 (ctx->len >= 2 && ctx->data[ctx->len - 2] == '\r' && ctx->data[ctx->len - 1] == '\n');
 	for (size_t i = 0; i < ctx->n_targets; i++) {
 		struct store_target *t = &ctx->targets[i];
+		uint32_t flags = t->flags & SQLITE_FLAGS_MASK;
 		uint32_t uid;
 		uint64_t modseq;
-		int rc = sqlite_mailbox_allocate(w, t->account_id, t->mailbox_id, 1, ctx->len, &uid, &modseq);
+		int rc = sqlite_mailbox_allocate(w, t->account_id, t->mailbox_id, 1, ctx->len, sqlite_unseen_of(flags),
+						 sqlite_deleted_of(flags), &uid, &modseq);
 		if (rc != STORE_OK)
 			return rc;
+		uint64_t kwbits = 0;
+		if (t->n_keywords > 0) {
+			struct sqlite_keywords kw;
+			rc = sqlite_keywords_load(w, t->account_id, t->mailbox_id, &kw);
+			if (rc == STORE_OK)
+				rc = sqlite_keyword_bits(w, t->account_id, t->mailbox_id, &kw, t->keywords,
+							 t->n_keywords, &kwbits);
+			sqlite_keywords_clear(&kw);
+			if (rc != STORE_OK)
+				return rc;
+		}
 		s = sqlite_stmt(w, "INSERT INTO entries (account_id, mailbox_id, uid, message_id, size, flags,"
-				   " modseq, internal_date, ends_crlf) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)");
+				   " modseq, internal_date, ends_crlf, kwbits) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
 		if (s == NULL)
 			return STORE_ERROR;
 		sqlite3_bind_int64(s, 1, t->account_id);
@@ -140,11 +304,11 @@ static int sqlite_deliver_job(struct sqlite_store *st, struct sqlite_conn *w, vo
 		sqlite3_bind_int64(s, 3, uid);
 		sqlite3_bind_int64(s, 4, message_id);
 		sqlite3_bind_int64(s, 5, (int64_t)ctx->len);
-		sqlite3_bind_int64(s, 6, t->flags & SQLITE_FLAGS_MASK);
+		sqlite3_bind_int64(s, 6, flags);
 		sqlite3_bind_int64(s, 7, (int64_t)modseq);
 		sqlite3_bind_int64(s, 8, t->internal_date ? t->internal_date : ctx->now);
-		sqlite3_bind_int(s, 9, ctx->len == 0 || (ctx->len >= 2 && ctx->data[ctx->len - 2] == '\r' &&
-							 ctx->data[ctx->len - 1] == '\n'));
+		sqlite3_bind_int(s, 9, ends_crlf);
+		sqlite3_bind_int64(s, 10, (int64_t)kwbits);
 		if (sqlite_step_done(w, s) != STORE_OK)
 			return STORE_ERROR;
 		t->uid_r = uid;
@@ -158,11 +322,17 @@ int sqlite_deliver(struct store *base, const char *data, size_t len, const struc
 {
 	if ((data == NULL && len > 0) || targets == NULL || n_targets == 0)
 		return STORE_INVALID;
+	for (size_t i = 0; i < n_targets; i++)
+		if (!store_keywords_valid(targets[i].keywords, targets[i].n_keywords))
+			return STORE_INVALID;
 	/* store_deliver has normalised the content to CRLF already. */
-	struct sqlite_deliver_ctx ctx = {
-		.data = data, .len = len, .targets = targets, .n_targets = n_targets, .now = time_now()};
-	int rc = sqlite_submit(sqlite_store_of(base), sqlite_deliver_job, &ctx);
-	return rc;
+	struct sqlite_deliver_ctx ctx = {.data = data,
+					 .len = len,
+					 .info = info,
+					 .targets = targets,
+					 .n_targets = n_targets,
+					 .now = time_now()};
+	return sqlite_submit(sqlite_store_of(base), sqlite_deliver_job, &ctx);
 }
 
 /* --- entries --- */
@@ -179,7 +349,7 @@ int sqlite_entries(struct store *base, int64_t account_id, int64_t mailbox_id, i
 	int ret = sqlite_mailbox_modseq(c, account_id, mailbox_id, &modseq);
 	sqlite3_stmt *s = NULL;
 	if (ret == STORE_OK) {
-		s = sqlite_stmt(c, "SELECT uid, message_id, size, internal_date, flags, modseq, ends_crlf FROM entries"
+		s = sqlite_stmt(c, "SELECT " SQLITE_ENTRY_COLUMNS " FROM entries"
 				   " WHERE account_id = ? AND mailbox_id = ? AND internal_date >= ? ORDER BY uid");
 		if (s == NULL)
 			ret = STORE_ERROR;
@@ -196,15 +366,7 @@ int sqlite_entries(struct store *base, int64_t account_id, int64_t mailbox_id, i
 				cap = cap ? cap * 2 : 64;
 				v = xrealloc(v, cap * sizeof *v);
 			}
-			v[n++] = (struct store_entry){
-				.uid = (uint32_t)sqlite3_column_int64(s, 0),
-				.message_id = sqlite3_column_int64(s, 1),
-				.size = (uint64_t)sqlite3_column_int64(s, 2),
-				.internal_date = sqlite3_column_int64(s, 3),
-				.flags = (uint32_t)sqlite3_column_int64(s, 4),
-				.modseq = (uint64_t)sqlite3_column_int64(s, 5),
-				.ends_crlf = sqlite3_column_int(s, 6) != 0,
-			};
+			sqlite_entry_row(s, &v[n++]);
 		}
 		if (rc != SQLITE_DONE)
 			ret = sqlite_fail(c, "entries");
@@ -297,90 +459,58 @@ int sqlite_message_read(struct store *base, int64_t account_id, int64_t message_
 	return ret;
 }
 
-/* --- expunge and move --- */
+/* --- expunge, move and copy --- */
 
-/* An entry taken out of a mailbox. */
-struct sqlite_removed {
-	uint32_t uid;
-	int64_t message_id;
-	uint64_t size;
-	uint32_t flags;
-	char *keywords;
-	int64_t internal_date;
-	bool ends_crlf;
-};
-
+/* The ctx of expunge, move and copy. */
 struct sqlite_remove_ctx {
 	int64_t account_id;
 	int64_t from_mailbox_id;
 	int64_t to_mailbox_id;
 	uint32_t *uids; /* sorted, no duplicates */
 	size_t n;
+	struct store_uidmap map; /* filled by move and copy */
 };
 
-static void sqlite_removed_free(struct sqlite_removed *v, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		free(v[i].keywords);
-	free(v);
-}
-
-/* Delete the ctx's UIDs from the source mailbox; the present ones are put in
+/* Delete the given UIDs (sorted) from a mailbox; the present ones are put in
  * *v_r (in UID order), tombstoned with a new modseq, and counted off. */
-static int sqlite_remove_entries(struct sqlite_conn *w, struct sqlite_remove_ctx *ctx, struct sqlite_changes *ch,
-				 struct sqlite_removed **v_r, size_t *n_r)
+static int sqlite_remove_entries(struct sqlite_conn *w, int64_t account_id, int64_t mailbox_id, const uint32_t *uids,
+				 size_t n_uids, struct sqlite_changes *ch, struct store_entry **v_r, size_t *n_r)
 {
 	*v_r = NULL;
 	*n_r = 0;
 	int64_t modseq_now;
-	int rc = sqlite_mailbox_modseq(w, ctx->account_id, ctx->from_mailbox_id, &modseq_now);
+	int rc = sqlite_mailbox_modseq(w, account_id, mailbox_id, &modseq_now);
 	if (rc != STORE_OK)
 		return rc;
-	struct sqlite_removed *v = xcalloc(ctx->n ? ctx->n : 1, sizeof *v);
-	uint32_t *uids = xcalloc(ctx->n ? ctx->n : 1, sizeof *uids);
+	struct store_entry *v = xcalloc(n_uids ? n_uids : 1, sizeof *v);
 	size_t n = 0;
-	uint64_t bytes = 0;
-	for (size_t i = 0; i < ctx->n; i++) {
+	for (size_t i = 0; i < n_uids; i++) {
 		sqlite3_stmt *s = sqlite_stmt(w, "DELETE FROM entries WHERE account_id = ? AND mailbox_id = ? AND uid = ?"
-						 " RETURNING message_id, size, flags, keywords, internal_date, ends_crlf");
+						 " RETURNING " SQLITE_ENTRY_COLUMNS);
 		if (s == NULL) {
 			rc = STORE_ERROR;
 			break;
 		}
-		sqlite3_bind_int64(s, 1, ctx->account_id);
-		sqlite3_bind_int64(s, 2, ctx->from_mailbox_id);
-		sqlite3_bind_int64(s, 3, ctx->uids[i]);
+		sqlite3_bind_int64(s, 1, account_id);
+		sqlite3_bind_int64(s, 2, mailbox_id);
+		sqlite3_bind_int64(s, 3, uids[i]);
 		int step = sqlite3_step(s);
-		if (step == SQLITE_ROW) {
-			const unsigned char *kw = sqlite3_column_text(s, 3);
-			v[n] = (struct sqlite_removed){
-				.uid = ctx->uids[i],
-				.message_id = sqlite3_column_int64(s, 0),
-				.size = (uint64_t)sqlite3_column_int64(s, 1),
-				.flags = (uint32_t)sqlite3_column_int64(s, 2),
-				.keywords = xstrdup(kw ? (const char *)kw : ""),
-				.internal_date = sqlite3_column_int64(s, 4),
-				.ends_crlf = sqlite3_column_int(s, 5) != 0,
-			};
-			uids[n] = ctx->uids[i];
-			bytes += v[n].size;
-			n++;
-		} else if (step != SQLITE_DONE) {
+		if (step == SQLITE_ROW)
+			sqlite_entry_row(s, &v[n++]);
+		else if (step != SQLITE_DONE)
 			rc = sqlite_fail(w, "delete entry");
-		}
 		sqlite3_reset(s);
 		if (rc != STORE_OK)
 			break;
 	}
 	if (rc == STORE_OK && n > 0) {
 		uint64_t modseq;
-		rc = sqlite_mailbox_remove(w, ctx->account_id, ctx->from_mailbox_id, uids, n, bytes, &modseq);
+		rc = sqlite_mailbox_remove(w, account_id, mailbox_id, v, n, &modseq);
 		if (rc == STORE_OK)
-			sqlite_changes_add(ch, ctx->account_id, ctx->from_mailbox_id, modseq);
+			sqlite_changes_add(ch, account_id, mailbox_id, modseq);
 	}
-	free(uids);
 	if (rc != STORE_OK) {
-		sqlite_removed_free(v, n);
+		free(v);
 		return rc;
 	}
 	*v_r = v;
@@ -388,145 +518,227 @@ static int sqlite_remove_entries(struct sqlite_conn *w, struct sqlite_remove_ctx
 	return STORE_OK;
 }
 
+/* Add entries (taken or copied from mailbox `from`, in source UID order) to
+ * mailbox `to` with new UIDs, flags kept and keywords carried over by name
+ * (added to the target's list as needed); map (may be NULL) gets where each
+ * went. */
+static int sqlite_entries_add(struct sqlite_conn *w, int64_t account_id, int64_t from, int64_t to,
+			      struct store_entry *v, size_t n, struct store_uidmap *map, struct sqlite_changes *ch)
+{
+	uint64_t used = 0, bytes = 0;
+	uint32_t unseen = 0, deleted = 0;
+	for (size_t i = 0; i < n; i++) {
+		used |= v[i].keywords;
+		bytes += v[i].size;
+		unseen += sqlite_unseen_of(v[i].flags);
+		deleted += sqlite_deleted_of(v[i].flags);
+	}
+	int rc = STORE_OK;
+	if (used != 0 && from != to) {
+		uint64_t bitmap[STORE_MAX_KEYWORDS] = {0};
+		struct sqlite_keywords src, dst;
+		rc = sqlite_keywords_load(w, account_id, from, &src);
+		if (rc != STORE_OK)
+			return rc;
+		rc = sqlite_keywords_load(w, account_id, to, &dst);
+		for (size_t b = 0; rc == STORE_OK && b < STORE_MAX_KEYWORDS; b++)
+			if ((used & (UINT64_C(1) << b)) && b < src.n)
+				rc = sqlite_keyword_bit(w, account_id, to, &dst, src.names[b], true, &bitmap[b]);
+		sqlite_keywords_clear(&src);
+		sqlite_keywords_clear(&dst);
+		if (rc != STORE_OK)
+			return rc;
+		for (size_t i = 0; i < n; i++) {
+			uint64_t out = 0;
+			for (size_t b = 0; b < STORE_MAX_KEYWORDS; b++)
+				if (v[i].keywords & (UINT64_C(1) << b))
+					out |= bitmap[b];
+			v[i].keywords = out;
+		}
+	}
+	uint32_t first;
+	uint64_t modseq;
+	rc = sqlite_mailbox_allocate(w, account_id, to, n, bytes, unseen, deleted, &first, &modseq);
+	for (size_t i = 0; rc == STORE_OK && i < n; i++) {
+		sqlite3_stmt *s = sqlite_stmt(w, "INSERT INTO entries (account_id, mailbox_id, uid, message_id, size,"
+						 " flags, kwbits, modseq, internal_date, ends_crlf)"
+						 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+		if (s == NULL)
+			return STORE_ERROR;
+		sqlite3_bind_int64(s, 1, account_id);
+		sqlite3_bind_int64(s, 2, to);
+		sqlite3_bind_int64(s, 3, (int64_t)first + (int64_t)i);
+		sqlite3_bind_int64(s, 4, v[i].message_id);
+		sqlite3_bind_int64(s, 5, (int64_t)v[i].size);
+		sqlite3_bind_int64(s, 6, v[i].flags);
+		sqlite3_bind_int64(s, 7, (int64_t)v[i].keywords);
+		sqlite3_bind_int64(s, 8, (int64_t)modseq);
+		sqlite3_bind_int64(s, 9, v[i].internal_date);
+		sqlite3_bind_int(s, 10, v[i].ends_crlf);
+		rc = sqlite_step_done(w, s);
+	}
+	if (rc != STORE_OK)
+		return rc;
+	if (map != NULL) {
+		map->src = xrealloc(map->src, n * sizeof *map->src);
+		map->dst = xrealloc(map->dst, n * sizeof *map->dst);
+		for (size_t i = 0; i < n; i++) {
+			map->src[i] = v[i].uid;
+			map->dst[i] = first + (uint32_t)i;
+		}
+		map->n = n;
+	}
+	sqlite_changes_add(ch, account_id, to, modseq);
+	return STORE_OK;
+}
+
+/* UIDVALIDITY of a mailbox of the account, or STORE_NOTFOUND. */
+static int sqlite_mailbox_uidvalidity(struct sqlite_conn *w, int64_t account_id, int64_t mailbox_id, uint32_t *r)
+{
+	sqlite3_stmt *s = sqlite_stmt(w, "SELECT uidvalidity FROM mailboxes WHERE account_id = ? AND id = ?");
+	if (s == NULL)
+		return STORE_ERROR;
+	sqlite3_bind_int64(s, 1, account_id);
+	sqlite3_bind_int64(s, 2, mailbox_id);
+	int64_t v;
+	int rc = sqlite_step_int64(w, s, &v);
+	if (rc == STORE_OK)
+		*r = (uint32_t)v;
+	return rc;
+}
+
+int sqlite_move_entries(struct sqlite_conn *w, int64_t account_id, int64_t from, int64_t to, const uint32_t *uids,
+			size_t n_uids, struct store_uidmap *map, struct sqlite_changes *ch)
+{
+	uint32_t uidvalidity;
+	int rc = sqlite_mailbox_uidvalidity(w, account_id, to, &uidvalidity);
+	if (rc != STORE_OK)
+		return rc;
+	if (map != NULL)
+		map->uidvalidity = uidvalidity;
+	struct store_entry *v;
+	size_t n;
+	rc = sqlite_remove_entries(w, account_id, from, uids, n_uids, ch, &v, &n);
+	if (rc != STORE_OK)
+		return rc;
+	if (n > 0)
+		rc = sqlite_entries_add(w, account_id, from, to, v, n, map, ch);
+	free(v);
+	return rc;
+}
+
 static int sqlite_expunge_job(struct sqlite_store *st, struct sqlite_conn *w, void *arg, struct sqlite_changes *ch)
 {
 	struct sqlite_remove_ctx *ctx = arg;
-	struct sqlite_removed *v;
+	struct store_entry *v;
 	size_t n;
-	int rc = sqlite_remove_entries(w, ctx, ch, &v, &n);
+	int rc = sqlite_remove_entries(w, ctx->account_id, ctx->from_mailbox_id, ctx->uids, ctx->n, ch, &v, &n);
 	if (rc != STORE_OK)
 		return rc;
 	for (size_t i = 0; rc == STORE_OK && i < n; i++)
 		rc = sqlite_message_release(w, v[i].message_id);
-	sqlite_removed_free(v, n);
+	free(v);
 	return rc;
 }
 
 static int sqlite_move_job(struct sqlite_store *st, struct sqlite_conn *w, void *arg, struct sqlite_changes *ch)
 {
 	struct sqlite_remove_ctx *ctx = arg;
-	int64_t modseq_now;
-	int rc = sqlite_mailbox_modseq(w, ctx->account_id, ctx->to_mailbox_id, &modseq_now);
-	if (rc != STORE_OK)
-		return rc;
-	struct sqlite_removed *v;
-	size_t n;
-	rc = sqlite_remove_entries(w, ctx, ch, &v, &n);
-	if (rc != STORE_OK)
-		return rc;
-	if (n == 0) {
-		sqlite_removed_free(v, n);
-		return STORE_OK;
-	}
-	uint64_t bytes = 0;
-	for (size_t i = 0; i < n; i++)
-		bytes += v[i].size;
-	uint32_t first;
-	uint64_t modseq;
-	rc = sqlite_mailbox_allocate(w, ctx->account_id, ctx->to_mailbox_id, n, bytes, &first, &modseq);
-	for (size_t i = 0; rc == STORE_OK && i < n; i++) {
-		sqlite3_stmt *s = sqlite_stmt(w, "INSERT INTO entries (account_id, mailbox_id, uid, message_id, size,"
-						 " flags, keywords, modseq, internal_date, ends_crlf)"
-						 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+	return sqlite_move_entries(w, ctx->account_id, ctx->from_mailbox_id, ctx->to_mailbox_id, ctx->uids, ctx->n,
+				   &ctx->map, ch);
+}
+
+/* The present entries among sorted UIDs, read range by range. */
+int sqlite_entries_by_uids(struct sqlite_conn *c, int64_t account_id, int64_t mailbox_id, const uint32_t *uids,
+			   size_t n_uids, struct store_entry **v_r, size_t *n_r)
+{
+	*v_r = NULL;
+	*n_r = 0;
+	struct store_entry *v = NULL;
+	size_t n = 0, cap = 0;
+	for (size_t i = 0; i < n_uids;) {
+		size_t j = sqlite_uid_run(uids, n_uids, i);
+		sqlite3_stmt *s = sqlite_stmt(c, "SELECT " SQLITE_ENTRY_COLUMNS " FROM entries WHERE account_id = ?"
+						 " AND mailbox_id = ? AND uid BETWEEN ? AND ? ORDER BY uid");
 		if (s == NULL) {
-			rc = STORE_ERROR;
-			break;
+			free(v);
+			return STORE_ERROR;
 		}
-		sqlite3_bind_int64(s, 1, ctx->account_id);
-		sqlite3_bind_int64(s, 2, ctx->to_mailbox_id);
-		sqlite3_bind_int64(s, 3, (int64_t)first + (int64_t)i);
-		sqlite3_bind_int64(s, 4, v[i].message_id);
-		sqlite3_bind_int64(s, 5, (int64_t)v[i].size);
-		sqlite3_bind_int64(s, 6, v[i].flags);
-		sqlite3_bind_text(s, 7, v[i].keywords, -1, SQLITE_STATIC);
-		sqlite3_bind_int64(s, 8, (int64_t)modseq);
-		sqlite3_bind_int64(s, 9, v[i].internal_date);
-		sqlite3_bind_int(s, 10, v[i].ends_crlf);
-		rc = sqlite_step_done(w, s);
+		sqlite3_bind_int64(s, 1, account_id);
+		sqlite3_bind_int64(s, 2, mailbox_id);
+		sqlite3_bind_int64(s, 3, uids[i]);
+		sqlite3_bind_int64(s, 4, uids[j - 1]);
+		int rc;
+		while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+			if (n == cap) {
+				cap = cap ? cap * 2 : 64;
+				v = xrealloc(v, cap * sizeof *v);
+			}
+			sqlite_entry_row(s, &v[n++]);
+		}
+		sqlite3_reset(s);
+		if (rc != SQLITE_DONE) {
+			free(v);
+			return sqlite_fail(c, "entries by UID");
+		}
+		i = j;
 	}
-	if (rc == STORE_OK)
-		sqlite_changes_add(ch, ctx->account_id, ctx->to_mailbox_id, modseq);
-	sqlite_removed_free(v, n);
+	*v_r = v;
+	*n_r = n;
+	return STORE_OK;
+}
+
+static int sqlite_copy_job(struct sqlite_store *st, struct sqlite_conn *w, void *arg, struct sqlite_changes *ch)
+{
+	struct sqlite_remove_ctx *ctx = arg;
+	int rc = sqlite_mailbox_uidvalidity(w, ctx->account_id, ctx->to_mailbox_id, &ctx->map.uidvalidity);
+	if (rc != STORE_OK)
+		return rc;
+	uint32_t from_uidvalidity;
+	rc = sqlite_mailbox_uidvalidity(w, ctx->account_id, ctx->from_mailbox_id, &from_uidvalidity);
+	if (rc != STORE_OK)
+		return rc;
+	struct store_entry *v;
+	size_t n;
+	rc = sqlite_entries_by_uids(w, ctx->account_id, ctx->from_mailbox_id, ctx->uids, ctx->n, &v, &n);
+	if (rc == STORE_OK && n > 0)
+		rc = sqlite_entries_add(w, ctx->account_id, ctx->from_mailbox_id, ctx->to_mailbox_id, v, n, &ctx->map,
+					ch);
+	free(v);
 	return rc;
 }
 
-static int sqlite_uid_cmp(const void *a, const void *b)
-{
-	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-	return (x > y) - (x < y);
-}
-
-/* Sorted, de-duplicated copy of a UID list; UID 0 is never valid. */
-static uint32_t *sqlite_uids_sorted(const uint32_t *uids, size_t n, size_t *n_r)
-{
-	uint32_t *v = xmalloc((n ? n : 1) * sizeof *v);
-	if (n > 0)
-		memcpy(v, uids, n * sizeof *v);
-	qsort(v, n, sizeof *v, sqlite_uid_cmp);
-	size_t out = 0;
-	for (size_t i = 0; i < n; i++)
-		if (v[i] != 0 && (out == 0 || v[out - 1] != v[i]))
-			v[out++] = v[i];
-	*n_r = out;
-	return v;
-}
-
 static int sqlite_remove(struct store *base, sqlite_job_fn *fn, int64_t account_id, int64_t from, int64_t to,
-			 const uint32_t *uids, size_t n)
+			 const uint32_t *uids, size_t n, struct store_uidmap *map_r)
 {
+	if (map_r != NULL)
+		memset(map_r, 0, sizeof *map_r);
 	if (uids == NULL && n > 0)
 		return STORE_INVALID;
 	struct sqlite_remove_ctx ctx = {.account_id = account_id, .from_mailbox_id = from, .to_mailbox_id = to};
 	ctx.uids = sqlite_uids_sorted(uids, n, &ctx.n);
 	int rc = sqlite_submit(sqlite_store_of(base), fn, &ctx);
 	free(ctx.uids);
+	if (rc == STORE_OK && map_r != NULL)
+		*map_r = ctx.map;
+	else
+		store_uidmap_clear(&ctx.map);
 	return rc;
 }
 
 int sqlite_expunge(struct store *base, int64_t account_id, int64_t mailbox_id, const uint32_t *uids, size_t n)
 {
-	return sqlite_remove(base, sqlite_expunge_job, account_id, mailbox_id, 0, uids, n);
+	return sqlite_remove(base, sqlite_expunge_job, account_id, mailbox_id, 0, uids, n, NULL);
 }
 
 int sqlite_move(struct store *base, int64_t account_id, int64_t from_mailbox_id, int64_t to_mailbox_id,
 		const uint32_t *uids, size_t n, struct store_uidmap *map_r)
 {
-	if (map_r != NULL)
-		memset(map_r, 0, sizeof *map_r);
-	return sqlite_remove(base, sqlite_move_job, account_id, from_mailbox_id, to_mailbox_id, uids, n);
+	return sqlite_remove(base, sqlite_move_job, account_id, from_mailbox_id, to_mailbox_id, uids, n, map_r);
 }
 
 int sqlite_copy(struct store *base, int64_t account_id, int64_t from_mailbox_id, int64_t to_mailbox_id,
 		const uint32_t *uids, size_t n, struct store_uidmap *map_r)
 {
-	return store_set_error("copy: not yet");
-}
-
-int sqlite_flags_update(struct store *base, int64_t account_id, int64_t mailbox_id, const uint32_t *uids, size_t n,
-			const struct store_flag_change *chg, struct store_flag_result *r)
-{
-	memset(r, 0, sizeof *r);
-	return store_set_error("flags_update: not yet");
-}
-
-int sqlite_changes(struct store *base, int64_t account_id, int64_t mailbox_id, uint64_t since,
-		   struct store_entry **r, size_t *n_r, uint32_t **vanished_r, size_t *n_vanished_r)
-{
-	*r = NULL;
-	*n_r = 0;
-	*vanished_r = NULL;
-	*n_vanished_r = 0;
-	return store_set_error("changes: not yet");
-}
-
-int sqlite_message_info(struct store *base, int64_t account_id, int64_t message_id, bool with_text,
-			struct mime_info *r)
-{
-	memset(r, 0, sizeof *r);
-	return store_set_error("message_info: not yet");
-}
-
-int sqlite_message_info_set(struct store *base, int64_t message_id, const struct mime_info *info)
-{
-	return store_set_error("message_info_set: not yet");
+	return sqlite_remove(base, sqlite_copy_job, account_id, from_mailbox_id, to_mailbox_id, uids, n, map_r);
 }

@@ -40,6 +40,15 @@ const char *store_crlf_normalise(const char *data, size_t len, size_t *len_r);
 int store_mailbox_name_normalise(const char *name, char **norm_r);
 /* True when s is well-formed UTF-8 with no control characters. */
 bool store_text_valid(const char *s, size_t len);
+/* True when every name is a valid keyword: an IMAP atom (printable ASCII
+ * without ( ) { % * " \ ] or space) of 1..STORE_KEYWORD_MAX bytes, so never a
+ * system flag such as \Seen. */
+bool store_keywords_valid(const char *const *names, size_t n);
+
+/* The system flags the store keeps (other bits are dropped). */
+#define SQLITE_FLAGS_MASK \
+	(STORE_FLAG_SEEN | STORE_FLAG_ANSWERED | STORE_FLAG_FLAGGED | STORE_FLAG_DELETED | STORE_FLAG_DRAFT)
+#define SQLITE_UID_MAX 0xffffffffu
 
 /* One prepared statement kept for the life of its connection. */
 struct sqlite_cached_stmt {
@@ -165,6 +174,9 @@ void sqlite_blob_close(struct sqlite_conn *c);
 void sqlite_release_thread(struct store *base);
 void sqlite_readers_close(struct sqlite_store *st);
 int sqlite_migrate(struct sqlite_conn *w);
+/* Apply the schema steps up to version `version` only (tests build old
+ * databases with it). */
+int sqlite_migrate_to(struct sqlite_conn *w, int version);
 /* Read transactions make several statements see one snapshot. */
 int sqlite_read_begin(struct sqlite_conn *r);
 void sqlite_read_end(struct sqlite_conn *r);
@@ -191,6 +203,33 @@ int sqlite_setting_set(struct store *base, int64_t account_id, const char *key, 
 /* Runs on the writer: create a mailbox row with fresh id and UIDVALIDITY. */
 int sqlite_mailbox_insert(struct sqlite_conn *w, int64_t account_id, const char *name, const char *special_use, int64_t *id_r);
 
+/* sqlite-keywords.c: a mailbox's keyword list as a job sees it (bit i of
+ * an entry's kwbits is names[i]); indexes are never reused or renumbered. */
+struct sqlite_keywords {
+	char *names[STORE_MAX_KEYWORDS];
+	size_t n;
+};
+int sqlite_keywords_load(struct sqlite_conn *c, int64_t account_id, int64_t mailbox_id, struct sqlite_keywords *kw);
+void sqlite_keywords_clear(struct sqlite_keywords *kw);
+/* The bit of `name` (matched without regard to ASCII case) in kw. When it is
+ * absent: with add, append it to the list (in memory and in the database) or
+ * return STORE_LIMIT when the list is full; without add, STORE_NOTFOUND. */
+int sqlite_keyword_bit(struct sqlite_conn *w, int64_t account_id, int64_t mailbox_id, struct sqlite_keywords *kw,
+		       const char *name, bool add, uint64_t *bit_r);
+/* The bits of several names, adding missing ones (STORE_LIMIT when full). */
+int sqlite_keyword_bits(struct sqlite_conn *w, int64_t account_id, int64_t mailbox_id, struct sqlite_keywords *kw,
+			const char *const *names, size_t n, uint64_t *bits_r);
+/* An allocated copy of the names, for results. */
+void sqlite_keywords_export(const struct sqlite_keywords *kw, char ***names_r, size_t *n_r);
+
+/* Sorted, de-duplicated copy of a UID list without UID 0 (free()). */
+uint32_t *sqlite_uids_sorted(const uint32_t *uids, size_t n, size_t *n_r);
+/* The end (exclusive) of the run of consecutive UIDs that starts at i. */
+size_t sqlite_uid_run(const uint32_t *uids, size_t n, size_t i);
+/* The columns sqlite_entry_row reads, in its order. */
+#define SQLITE_ENTRY_COLUMNS "uid, message_id, size, internal_date, flags, modseq, ends_crlf, kwbits"
+void sqlite_entry_row(sqlite3_stmt *s, struct store_entry *e);
+
 /* sqlite-mailbox.c */
 int sqlite_mailbox_create(struct store *base, int64_t account_id, const char *name, const char *special_use, int64_t *id_r);
 int sqlite_mailbox_delete(struct store *base, int64_t account_id, const char *name);
@@ -207,17 +246,26 @@ int sqlite_deliver(struct store *base, const char *data, size_t len, const struc
 int sqlite_entries(struct store *base, int64_t account_id, int64_t mailbox_id, int64_t since, struct store_entry **r, size_t *n_r);
 int sqlite_message_read(struct store *base, int64_t account_id, int64_t message_id, uint64_t offset, void *buf, size_t len, size_t *n_r);
 int sqlite_expunge(struct store *base, int64_t account_id, int64_t mailbox_id, const uint32_t *uids, size_t n);
+/* Runs on the writer: move the given (sorted) UIDs, tombstoning them in
+ * `from`; map may be NULL. */
+int sqlite_move_entries(struct sqlite_conn *w, int64_t account_id, int64_t from, int64_t to, const uint32_t *uids,
+			size_t n_uids, struct store_uidmap *map, struct sqlite_changes *ch);
+/* The present entries among sorted UIDs (an allocated array). */
+int sqlite_entries_by_uids(struct sqlite_conn *c, int64_t account_id, int64_t mailbox_id, const uint32_t *uids,
+			   size_t n_uids, struct store_entry **v_r, size_t *n_r);
 int sqlite_move(struct store *base, int64_t account_id, int64_t from_mailbox_id, int64_t to_mailbox_id,
 		const uint32_t *uids, size_t n, struct store_uidmap *map_r);
 int sqlite_copy(struct store *base, int64_t account_id, int64_t from_mailbox_id, int64_t to_mailbox_id,
 		const uint32_t *uids, size_t n, struct store_uidmap *map_r);
+int sqlite_message_info(struct store *base, int64_t account_id, int64_t message_id, bool with_text,
+			struct mime_info *r);
+int sqlite_message_info_set(struct store *base, int64_t message_id, const struct mime_info *info);
+
+/* sqlite-flags.c */
 int sqlite_flags_update(struct store *base, int64_t account_id, int64_t mailbox_id, const uint32_t *uids, size_t n,
 			const struct store_flag_change *chg, struct store_flag_result *r);
 int sqlite_changes(struct store *base, int64_t account_id, int64_t mailbox_id, uint64_t since,
 		   struct store_entry **r, size_t *n_r, uint32_t **vanished_r, size_t *n_vanished_r);
-int sqlite_message_info(struct store *base, int64_t account_id, int64_t message_id, bool with_text,
-			struct mime_info *r);
-int sqlite_message_info_set(struct store *base, int64_t message_id, const struct mime_info *info);
 
 static inline struct sqlite_store *sqlite_store_of(struct store *base)
 {
