@@ -78,7 +78,7 @@ class Server:
     def __init__(self, base, sets=None, name="srv"):
         self.data = tempfile.mkdtemp(prefix=name + "-", dir=base)
         os.chmod(self.data, 0o755)
-        self.ports = {"pop3": free_port(), "pop3s": free_port()}
+        self.ports = {"pop3": free_port(), "pop3s": free_port(), "imap": free_port(), "imaps": free_port()}
         self.sets = dict(sets or {})
         self.proc = None
         self.log_path = os.path.join(base, os.path.basename(self.data) + ".log")
@@ -101,7 +101,8 @@ class Server:
         args = [BIN, "serve", "--data", self.data,
                 "--set", "pop3.listen=127.0.0.1:%d" % self.ports["pop3"],
                 "--set", "pop3s.listen=127.0.0.1:%d" % self.ports["pop3s"],
-                "--set", "imap.listen=", "--set", "imaps.listen="]
+                "--set", "imap.listen=127.0.0.1:%d" % self.ports["imap"],
+                "--set", "imaps.listen=127.0.0.1:%d" % self.ports["imaps"]]
         for k, v in self.sets.items():
             args += ["--set", "%s=%s" % (k, v)]
         self.log = open(self.log_path, "ab")
