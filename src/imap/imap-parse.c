@@ -49,7 +49,13 @@ struct imap_parser *imap_parser_new(void)
 {
 	struct imap_parser *p = xcalloc(1, sizeof *p);
 	p->state = S_START;
+	p->max_literal = IMAP_MAX_LITERAL;
 	return p;
+}
+
+void imap_parser_set_max_literal(struct imap_parser *p, uint64_t max)
+{
+	p->max_literal = max < IMAP_MAX_LITERAL ? max : IMAP_MAX_LITERAL;
 }
 
 void imap_parser_free(struct imap_parser *p)
@@ -588,7 +594,7 @@ again:
 		return fail_at(p, IMAP_PARSE_ERROR, IMAP_LIMIT_NONE, "Invalid literal size");
 	announced:
 		p->state = S_LIT_CR;
-		if (p->lit_size > IMAP_MAX_LITERAL - p->lit_total) {
+		if (p->lit_total > p->max_literal || p->lit_size > p->max_literal - p->lit_total) {
 			/* The '}' is consumed: the skipper continues from "}". */
 			return fail_at(p, IMAP_PARSE_TOOLONG, IMAP_LIMIT_LITERAL, "Literal too large");
 		}

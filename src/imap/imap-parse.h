@@ -111,6 +111,7 @@ struct imap_parser {
 	size_t tag_off, name_off;
 	size_t line_bytes;   /* command text outside literals so far */
 	uint64_t lit_total;  /* literal bytes so far in this command */
+	uint64_t max_literal; /* literal bytes allowed per command (IMAP_MAX_LITERAL at most) */
 	/* literal being announced or read */
 	uint64_t lit_size, lit_left;
 	unsigned lit_digits;
@@ -136,6 +137,9 @@ struct imap_parser {
 
 struct imap_parser *imap_parser_new(void);
 void imap_parser_free(struct imap_parser *p);
+/* Literal data allowed per command from now on (a session allows little
+ * before login); IMAP_MAX_LITERAL is the most. */
+void imap_parser_set_max_literal(struct imap_parser *p, uint64_t max);
 
 enum imap_parse_status imap_parse_feed(struct imap_parser *p, const char *in, size_t len, size_t *consumed_r);
 

@@ -40,9 +40,12 @@ enum cmd_kind {
 	CMD_RESUME,   /* continue after RUN_MORE */
 	CMD_TIMEOUT,  /* the client was idle for longer than the protocol allows */
 	CMD_SHUTDOWN, /* the server is stopping: say goodbye; the loop closes after */
+	CMD_WAKE,     /* conn_wake() was called and no command was waiting */
 };
 
 #define FRAME_TOOLONG ((ssize_t)-1)
+/* A complete command whose bytes the session has already taken (see frame). */
+#define FRAME_TAKEN ((ssize_t)-2)
 
 struct proto {
 	const char *name; /* "pop3", "pop3s" ... for logs */
@@ -56,10 +59,19 @@ struct proto {
 	void *(*open)(struct conn *c);
 	/* Any thread, after the connection is gone; run() is not in progress. */
 	void (*close)(void *session);
-	/* Loop thread. Length of the first complete command in in[0..len) (including
-	 * its terminator), 0 when more input is needed, FRAME_TOOLONG when len bytes
-	 * are already more than a command may be. Must be cheap and must not block. */
-	ssize_t (*frame)(void *session, const char *in, size_t len);
+	/* Called by whoever holds the connection (its loop, or the worker that just
+	 * ran a command), also with len 0. Length of the first complete command in
+	 * in[0..len) (including its terminator), 0 when more input is needed,
+	 * FRAME_TOOLONG when len bytes are already more than a command may be.
+	 * A session that keeps the input itself (IMAP's parser, which copies
+	 * literal data as it arrives so that a large APPEND is held once) sets
+	 * *taken_r to the bytes it took, which the loop drops at once, and returns
+	 * FRAME_TAKEN for a complete command, then run() gets CMD_LINE with len 0.
+	 * Until that command has run, every further call must return FRAME_TAKEN
+	 * again without taking input. frame() may conn_write() (IMAP's "+ Ready"
+	 * for a synchronizing literal); the output is flushed before more input is
+	 * awaited. Must be cheap and must not block. */
+	ssize_t (*frame)(void *session, const char *in, size_t len, size_t *taken_r);
 	/* Worker thread. Handle one event; see the comment above. */
 	enum run_result (*run)(void *session, struct conn *c, enum cmd_kind kind, const char *data, size_t len);
 };
@@ -74,6 +86,13 @@ bool conn_out_full(const struct conn *c);
 /* Delay the processing of this connection's next command by ms (failed-login
  * throttling) without holding a worker. */
 void conn_delay(struct conn *c, int ms);
+
+/* Any thread: have run(CMD_WAKE) called soon (once the connection has no
+ * command running or waiting), e.g. from a store watcher for a session in
+ * IDLE. Wakes before the previous one was handled coalesce into one. The
+ * caller must know c is alive: call it only under a lock that the protocol's
+ * close() also takes before the connection is freed. */
+void conn_wake(struct conn *c);
 
 bool conn_is_tls(const struct conn *c);
 /* TLS can be started on this connection (a certificate is loaded and it is not TLS yet). */

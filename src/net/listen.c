@@ -14,6 +14,7 @@
 #include "core/log.h"
 #include "core/util.h"
 #include "net/net-internal.h"
+#include "imap/imap.h"
 #include "pop3/pop3.h"
 
 struct served {
@@ -22,11 +23,13 @@ struct served {
 };
 
 static const struct served served[] = {
+	{"imap.listen", &imap_proto},
+	{"imaps.listen", &imaps_proto},
 	{"pop3.listen", &pop3_proto},
 	{"pop3s.listen", &pop3s_proto},
 };
 
-static const char *reserved[] = {"imap.listen", "imaps.listen", "smtp.listen", "submission.listen",
+static const char *reserved[] = {"smtp.listen", "submission.listen",
 				 "submissions.listen", "lmtp.listen"};
 
 static int open_one(const char *item, struct listener *l, const char **error_r)

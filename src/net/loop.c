@@ -72,6 +72,20 @@ bool conn_plaintext_ok(const struct conn *c)
 	return c->ssl != NULL || c->loopback || net_global->srv->allow_plaintext;
 }
 
+void conn_wake(struct conn *c)
+{
+	atomic_store(&c->wake, true);
+	if (atomic_exchange(&c->wake_queued, true))
+		return; /* already on its loop's queue */
+	struct loop *l = c->loop;
+	pthread_mutex_lock(&l->done_lock);
+	c->wake_next = l->wake_head;
+	l->wake_head = c;
+	pthread_mutex_unlock(&l->done_lock);
+	uint64_t one = 1;
+	(void)!write(l->wakefd, &one, sizeof one);
+}
+
 /* ---------- connection life cycle ---------- */
 
 static void conn_advance(struct conn *c);
@@ -153,6 +167,17 @@ static void conn_destroy(struct conn *c)
 		 (double)(time_mono_ms() - c->started_ms) / 1000.0);
 	buf_free(&c->in);
 	buf_free(&c->out);
+	/* The session is closed, so no new wake can come; drop a queued one. */
+	if (atomic_load(&c->wake_queued)) {
+		pthread_mutex_lock(&l->done_lock);
+		for (struct conn **pp = &l->wake_head; *pp; pp = &(*pp)->wake_next) {
+			if (*pp == c) {
+				*pp = c->wake_next;
+				break;
+			}
+		}
+		pthread_mutex_unlock(&l->done_lock);
+	}
 	free(c);
 }
 
@@ -336,6 +361,29 @@ static bool rate_ok(struct conn *c)
 	return false;
 }
 
+/* Ask the protocol for the next command in the input (whoever holds the
+ * connection calls this). Input the session took is dropped here. Returns
+ * true with *len_r set when a command is complete; false with *toolong_r when
+ * the input is already longer than a command may be, else false. */
+static bool conn_frame(struct conn *c, size_t *len_r, bool *toolong_r)
+{
+	size_t used = buf_used(&c->in);
+	size_t max = c->proto->max_command;
+	size_t taken = 0;
+	ssize_t n = c->proto->frame(c->session, used ? buf_head(&c->in) : "", used > max + 1 ? max + 1 : used, &taken);
+	if (taken > 0) {
+		buf_consume(&c->in, taken);
+		if (buf_used(&c->in) == 0)
+			buf_free(&c->in);
+	}
+	*toolong_r = n == FRAME_TOOLONG || (n == 0 && buf_used(&c->in) > max);
+	if (n > 0 || n == FRAME_TAKEN) {
+		*len_r = n > 0 ? (size_t)n : 0;
+		return true;
+	}
+	return false;
+}
+
 /* Worker thread, after run() returned RUN_DONE for a command: when the next
  * pipelined command is already complete in the input and nothing asks for the
  * loop (output to flush past the high-water mark, a delay, a shutdown), set it
@@ -349,14 +397,11 @@ bool conn_next_inline(struct conn *c)
 		return false;
 	buf_consume(&c->in, c->job_len);
 	c->job_len = 0;
-	size_t used = buf_used(&c->in);
-	if (used == 0)
+	size_t n;
+	bool toolong;
+	if (!conn_frame(c, &n, &toolong) || !rate_ok(c))
 		return false;
-	size_t max = c->proto->max_command;
-	ssize_t n = c->proto->frame(c->session, buf_head(&c->in), used > max + 1 ? max + 1 : used);
-	if (n <= 0 || !rate_ok(c))
-		return false;
-	c->job_len = (size_t)n;
+	c->job_len = n;
 	return true;
 }
 
@@ -371,17 +416,17 @@ bool conn_next_inline(struct conn *c)
 enum finish conn_finish_on_worker(struct conn *c)
 {
 	if (c->job_result != RUN_DONE || (c->job_kind != CMD_LINE && c->job_kind != CMD_GREET) || c->discarding ||
-	    c->eof || c->dead || c->delay_until_ms != 0 || atomic_load(&net_global->stopping))
+	    c->eof || c->dead || c->delay_until_ms != 0 || atomic_load(&net_global->stopping) || atomic_load(&c->wake))
 		return FINISH_LOOP;
 	if (c->job_kind == CMD_LINE) {
 		buf_consume(&c->in, c->job_len);
 		c->job_len = 0;
 	}
-	size_t used = buf_used(&c->in);
-	size_t max = c->proto->max_command;
-	if (used >= in_cap(c) || (c->ssl && SSL_pending(c->ssl) > 0))
+	if (buf_used(&c->in) >= in_cap(c) || (c->ssl && SSL_pending(c->ssl) > 0))
 		return FINISH_LOOP;
-	if (used > 0 && c->proto->frame(c->session, buf_head(&c->in), used > max + 1 ? max + 1 : used) != 0)
+	size_t n;
+	bool toolong;
+	if (conn_frame(c, &n, &toolong) || toolong)
 		return FINISH_LOOP; /* a command (or an overlong line) the loop must pace */
 	conn_flush(c);
 	if (c->dead || buf_used(&c->out) > 0 || c->tls_want_write)
@@ -400,14 +445,12 @@ enum finish conn_finish_on_worker(struct conn *c)
 	c->state = CS_BUSY;
 	c->events = 0;
 	conn_read(c);
-	used = buf_used(&c->in);
-	if (c->dead || c->eof || used == 0)
+	if (c->dead || c->eof || buf_used(&c->in) == 0)
 		return FINISH_LOOP;
-	ssize_t n = c->proto->frame(c->session, buf_head(&c->in), used > max + 1 ? max + 1 : used);
-	if (n <= 0 || !rate_ok(c))
+	if (!conn_frame(c, &n, &toolong) || !rate_ok(c))
 		return FINISH_LOOP;
 	c->job_kind = CMD_LINE;
-	c->job_len = (size_t)n;
+	c->job_len = n;
 	return FINISH_AGAIN;
 }
 
@@ -477,23 +520,32 @@ static void conn_advance(struct conn *c)
 				buf_free(&c->in);
 			}
 		}
-		size_t used = buf_used(&c->in);
-		if (used > 0 && !c->discarding) {
-			size_t max = c->proto->max_command;
-			ssize_t n = c->proto->frame(c->session, buf_head(&c->in), used > max + 1 ? max + 1 : used);
-			if (n > 0) {
+		if (!c->discarding) {
+			size_t n;
+			bool toolong;
+			if (conn_frame(c, &n, &toolong)) {
 				if (!rate_ok(c)) {
 					conn_update_events(c);
 					return;
 				}
-				dispatch(c, CMD_LINE, (size_t)n);
+				dispatch(c, CMD_LINE, n);
 				return;
 			}
-			if (n == FRAME_TOOLONG || used > max) {
+			if (toolong) {
 				c->discarding = true;
 				dispatch(c, CMD_TOOLONG, 0);
 				return;
 			}
+			/* frame() may have written (a literal's "+ Ready"). */
+			if (buf_used(&c->out) > 0) {
+				conn_flush(c);
+				if (c->dead)
+					continue;
+			}
+		}
+		if (atomic_exchange(&c->wake, false)) {
+			dispatch(c, CMD_WAKE, 0);
+			return;
 		}
 		/* Need more input. TLS may hold decrypted bytes the socket will not signal. */
 		if (c->ssl && SSL_pending(c->ssl) > 0 && buf_used(&c->in) < in_cap(c)) {
@@ -541,6 +593,21 @@ static void conn_event(struct conn *c, uint32_t ev)
 			conn_read(c);
 	}
 	conn_advance(c);
+}
+
+/* A conn_wake() for c reached its loop. A connection a worker holds gets
+ * the same mark as a missed socket event, so that it comes back through the
+ * loop, which delivers the wake once no command is running or waiting. */
+static void conn_woken(struct conn *c)
+{
+	int owner = atomic_load(&c->owner);
+	if (owner != OWNER_LOOP) {
+		if (owner == OWNER_WORKER_MISSED ||
+		    atomic_compare_exchange_strong(&c->owner, &owner, OWNER_WORKER_MISSED))
+			return;
+	}
+	if (c->state == CS_IDLE)
+		conn_advance(c);
 }
 
 static void job_completed(struct conn *c)
@@ -695,7 +762,7 @@ static void *loop_main(void *arg)
 			}
 			conn_event(p, evs[i].events);
 		}
-		/* Completed jobs. */
+		/* Completed jobs, then woken connections. */
 		pthread_mutex_lock(&l->done_lock);
 		struct conn *done = l->done_head;
 		l->done_head = l->done_tail = NULL;
@@ -705,6 +772,19 @@ static void *loop_main(void *arg)
 			done->job_next = NULL;
 			job_completed(done);
 			done = next;
+		}
+		for (;;) {
+			pthread_mutex_lock(&l->done_lock);
+			struct conn *w = l->wake_head;
+			if (w) {
+				l->wake_head = w->wake_next;
+				w->wake_next = NULL;
+				atomic_store(&w->wake_queued, false);
+			}
+			pthread_mutex_unlock(&l->done_lock);
+			if (w == NULL)
+				break;
+			conn_woken(w);
 		}
 		int64_t now = time_mono_ms();
 		bool stopping = atomic_load(&net_global->stopping);

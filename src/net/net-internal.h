@@ -52,6 +52,10 @@ struct conn {
 	size_t job_len; /* bytes of `in` the command spans (consumed after run) */
 	enum run_result job_result;
 	struct conn *job_next;
+	/* conn_wake(): a wake to deliver, and the loop's queue of woken connections. */
+	atomic_bool wake;
+	atomic_bool wake_queued;
+	struct conn *wake_next;
 	/* Loop bookkeeping. */
 	struct conn *prev, *next;
 	bool dead;         /* peer gone or fatal error: destroy when not busy */
@@ -85,6 +89,7 @@ struct loop {
 	int wakefd;                 /* eventfd: completions and shutdown */
 	pthread_mutex_t done_lock;
 	struct conn *done_head, *done_tail; /* jobs finished by workers */
+	struct conn *wake_head;     /* woken by conn_wake(), under done_lock */
 	struct conn *conns;         /* every connection of this loop */
 	unsigned nconns;
 	unsigned index;

@@ -15,6 +15,7 @@
 #include "core/sandbox.h"
 #include "core/version.h"
 #include "core/util.h"
+#include "imap/imap.h"
 #include "net/net-internal.h"
 
 static int fail(const char *what, const char *why)
@@ -132,6 +133,7 @@ int server_run(struct config *cfg, const char *data_dir)
 		goto out;
 	}
 	store_watch(srv.store, log_change, NULL);
+	imap_init(srv.store);
 	if (store_listen_external(srv.store, &err) != STORE_OK)
 		log_warn("event=notify_unavailable reason=\"%s\"", err);
 	srv.throttle = auth_throttle_new((int)config_int(cfg, "auth.max_failures"));

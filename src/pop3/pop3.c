@@ -1030,7 +1030,7 @@ static void pop3_close(void *session)
 	free(s);
 }
 
-static ssize_t pop3_frame_cb(void *session, const char *in, size_t len)
+static ssize_t pop3_frame_cb(void *session, const char *in, size_t len, size_t *taken_r)
 {
 	return pop3_frame(in, len);
 }
@@ -1059,6 +1059,8 @@ static enum run_result pop3_run(void *session, struct conn *c, enum cmd_kind kin
 		return handle_line(s, c, data, len);
 	case CMD_RESUME:
 		return stream_step(s, c);
+	case CMD_WAKE:
+		return RUN_DONE; /* POP3 watches nothing */
 	case CMD_TOOLONG:
 		s->verb = NULL;
 		if (s->sasl != SASL_NONE)

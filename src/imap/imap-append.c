@@ -1,0 +1,9 @@
+/* Placeholder: replaced by the real command family. */
+#include "imap/imap-session.h"
+
+enum run_result imap_cmd_append(struct imap_session *s, const struct imap_command *cmd)
+{
+	(void)cmd;
+	return imap_no(s, "Not available yet");
+}
+

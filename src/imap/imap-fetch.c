@@ -1,0 +1,813 @@
+/* FETCH and UID FETCH (RFC 9051 6.4.5) with BINARY (RFC 3516) and the
+ * CHANGEDSINCE/VANISHED modifiers (RFC 7162). Structure comes from what the
+ * MIME parser kept at delivery (ENVELOPE, BODYSTRUCTURE and the section
+ * table), so nothing is parsed here; body sections are byte ranges of the
+ * stored message, streamed in chunks: when the output passes the high-water
+ * mark the command yields (RUN_MORE) with its position saved in struct
+ * imap_fetch and goes on when the client has read it. A 50 MB BODY[] or a
+ * FETCH 1:* of a large mailbox never sits in memory whole. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/log.h"
+#include "core/util.h"
+#include "imap/imap-session.h"
+#include "mime/mime.h"
+
+#define FETCH_CHUNK (64 * 1024)     /* content bytes read from the store per step */
+#define FETCH_MAX_ITEMS 64          /* data items per command */
+#define FETCH_MAX_FIELDS 256        /* header names in one HEADER.FIELDS */
+
+enum fi_kind {
+	FI_FLAGS,
+	FI_INTERNALDATE,
+	FI_SIZE,
+	FI_UID,
+	FI_MODSEQ,
+	FI_ENVELOPE,
+	FI_BODY,
+	FI_BODYSTRUCTURE,
+	FI_SECTION,     /* BODY[...], RFC822, RFC822.HEADER, RFC822.TEXT */
+	FI_BINARY,      /* BINARY[...] */
+	FI_BINARY_SIZE, /* BINARY.SIZE[...] */
+};
+
+enum sec_text { ST_ALL, ST_HEADER, ST_FIELDS, ST_FIELDS_NOT, ST_TEXT, ST_MIME };
+
+struct fetch_item {
+	enum fi_kind kind;
+	const char *label;  /* response name for sections: "BODY", "RFC822", "RFC822.HEADER", ... */
+	bool peek;
+	char *part;         /* "1.2", "" for the message */
+	enum sec_text text;
+	const struct imap_arg *fields; /* HEADER.FIELDS names */
+	size_t n_fields;
+	bool partial;
+	uint64_t p_off, p_len;
+	char *echo;         /* "[1.HEADER.FIELDS (From)]", "" for RFC822 forms */
+};
+
+struct imap_fetch {
+	struct fetch_item items[FETCH_MAX_ITEMS];
+	size_t n_items;
+	bool need_info;
+	bool set_seen;
+	bool want_flags; /* FLAGS was asked for */
+	uint64_t changedsince;
+	uint32_t *seqs;
+	size_t n, i;
+	struct store_entry *ents; /* sorted by UID */
+	size_t n_ents;
+	/* The message being written. */
+	bool in_msg;
+	size_t item;
+	const struct store_entry *e;
+	struct mime_info info;
+	bool have_info;
+	bool add_flags; /* \Seen was set by this FETCH: report FLAGS */
+	/* A literal being streamed from the store. */
+	uint64_t off, left;
+	bool missing;
+	char *chunk;
+};
+
+void imap_fetch_free(struct imap_fetch *f)
+{
+	if (f == NULL)
+		return;
+	for (size_t i = 0; i < f->n_items; i++) {
+		free(f->items[i].part);
+		free(f->items[i].echo);
+	}
+	mime_info_clear(&f->info);
+	free(f->seqs);
+	free(f->ents);
+	free(f->chunk);
+	free(f);
+}
+
+/* ---------------- parsing the data items ---------------- */
+
+static bool atom_safe(const char *s)
+{
+	if (*s == '\0')
+		return false;
+	for (; *s; s++)
+		if ((unsigned char)*s <= 0x20 || (unsigned char)*s >= 0x7f || strchr("(){%*\"\\]", *s))
+			return false;
+	return true;
+}
+
+/* Section spec inside [...]: part numbers, then HEADER, HEADER.FIELDS[.NOT]
+ * (list), TEXT or MIME. */
+static int parse_section(struct fetch_item *it, const struct imap_arg *sec, bool binary, const char **error_r)
+{
+	const struct imap_arg *l = sec->list;
+	size_t n = sec->list_count;
+	const char *spec = "";
+	if (n >= 1) {
+		if (l[0].type != IMAP_ARG_ATOM && l[0].type != IMAP_ARG_NUMBER) {
+			*error_r = "Invalid section";
+			return -1;
+		}
+		spec = l[0].str;
+	}
+	/* Leading part numbers. */
+	const char *p = spec;
+	const char *part_end = spec;
+	while (*p >= '1' && *p <= '9') {
+		while (*p >= '0' && *p <= '9')
+			p++;
+		part_end = p;
+		if (*p != '.')
+			break;
+		p++;
+	}
+	if (*p != '\0' && part_end != spec && p[-1] != '.') {
+		*error_r = "Invalid section";
+		return -1;
+	}
+	if (*p == '\0' && p > spec && p[-1] == '.') {
+		*error_r = "Invalid section";
+		return -1;
+	}
+	const char *text = part_end == spec ? spec : (*part_end == '.' ? part_end + 1 : part_end);
+	it->part = xstrndup(spec, (size_t)(part_end - spec));
+	bool has_part = part_end != spec;
+	if (*text == '\0')
+		it->text = ST_ALL;
+	else if (str_ieq(text, "HEADER"))
+		it->text = ST_HEADER;
+	else if (str_ieq(text, "HEADER.FIELDS"))
+		it->text = ST_FIELDS;
+	else if (str_ieq(text, "HEADER.FIELDS.NOT"))
+		it->text = ST_FIELDS_NOT;
+	else if (str_ieq(text, "TEXT"))
+		it->text = ST_TEXT;
+	else if (str_ieq(text, "MIME") && has_part)
+		it->text = ST_MIME;
+	else {
+		*error_r = "Invalid section";
+		return -1;
+	}
+	if (binary && it->text != ST_ALL) {
+		*error_r = "BINARY takes part numbers only";
+		return -1;
+	}
+	bool fields = it->text == ST_FIELDS || it->text == ST_FIELDS_NOT;
+	if (fields) {
+		if (n != 2 || l[1].type != IMAP_ARG_LIST || l[1].list_count == 0 || l[1].list_count > FETCH_MAX_FIELDS) {
+			*error_r = "HEADER.FIELDS needs a list of field names";
+			return -1;
+		}
+		for (size_t i = 0; i < l[1].list_count; i++) {
+			const char *f = imap_arg_string(&l[1].list[i]);
+			if (f == NULL || *f == '\0' || strlen(f) != l[1].list[i].len) {
+				*error_r = "Invalid header field name";
+				return -1;
+			}
+			for (const char *q = f; *q; q++)
+				if ((unsigned char)*q <= 0x20 || (unsigned char)*q >= 0x7f || *q == ':') {
+					*error_r = "Invalid header field name";
+					return -1;
+				}
+		}
+		it->fields = l[1].list;
+		it->n_fields = l[1].list_count;
+	} else if (n > 1) {
+		*error_r = "Invalid section";
+		return -1;
+	}
+	/* The echo in the response: the section as asked, names upper-cased. */
+	struct buf e = {0};
+	buf_append(&e, "[", 1);
+	buf_appends(&e, it->part);
+	static const char *const names[] = {"", "HEADER", "HEADER.FIELDS", "HEADER.FIELDS.NOT", "TEXT", "MIME"};
+	if (it->text != ST_ALL) {
+		if (*it->part)
+			buf_append(&e, ".", 1);
+		buf_appends(&e, names[it->text]);
+	}
+	if (fields) {
+		buf_appends(&e, " (");
+		for (size_t i = 0; i < it->n_fields; i++) {
+			if (i)
+				buf_append(&e, " ", 1);
+			char *up = xstrdup(it->fields[i].str);
+			for (char *q = up; *q; q++)
+				if (*q >= 'a' && *q <= 'z')
+					*q = (char)(*q - 32);
+			if (atom_safe(up))
+				buf_appends(&e, up);
+			else
+				buf_printf(&e, "\"%s\"", up); /* names have no '"' or '\\' beyond atom rules */
+			free(up);
+		}
+		buf_append(&e, ")", 1);
+	}
+	buf_append(&e, "]", 1);
+	buf_append(&e, "", 1);
+	it->echo = xstrdup(buf_head(&e));
+	buf_free(&e);
+	return 0;
+}
+
+static int parse_partial(struct fetch_item *it, const struct imap_arg *a, const char **error_r)
+{
+	if (a->partial == NULL)
+		return 0;
+	const char *dot = memchr(a->partial, '.', a->partial_len);
+	uint64_t off, len;
+	if (dot == NULL || !parse_uint(a->partial, (size_t)(dot - a->partial), UINT32_MAX, &off) ||
+	    !parse_uint(dot + 1, a->partial_len - (size_t)(dot + 1 - a->partial), UINT32_MAX, &len) || len == 0) {
+		*error_r = "Invalid partial range";
+		return -1;
+	}
+	it->partial = true;
+	it->p_off = off;
+	it->p_len = len;
+	return 0;
+}
+
+static int add_item(struct imap_fetch *f, const struct imap_arg *a, const char **error_r)
+{
+	if (f->n_items >= FETCH_MAX_ITEMS - 3) {
+		*error_r = "Too many FETCH items";
+		return -1;
+	}
+	struct fetch_item *it = &f->items[f->n_items];
+	memset(it, 0, sizeof *it);
+	if (a->type == IMAP_ARG_SECTION) {
+		const char *n = a->str;
+		bool body = str_ieq(n, "BODY"), body_peek = str_ieq(n, "BODY.PEEK");
+		bool bin = str_ieq(n, "BINARY"), bin_peek = str_ieq(n, "BINARY.PEEK");
+		bool bin_size = str_ieq(n, "BINARY.SIZE");
+		if (!body && !body_peek && !bin && !bin_peek && !bin_size) {
+			*error_r = "Unknown FETCH item";
+			return -1;
+		}
+		it->kind = bin_size ? FI_BINARY_SIZE : (bin || bin_peek) ? FI_BINARY : FI_SECTION;
+		it->label = bin_size ? "BINARY.SIZE" : (bin || bin_peek) ? "BINARY" : "BODY";
+		it->peek = body_peek || bin_peek || bin_size;
+		f->n_items++; /* owned from here: freed with f */
+		if (parse_section(it, a, it->kind != FI_SECTION, error_r) < 0)
+			return -1;
+		if (bin_size && a->partial) {
+			*error_r = "BINARY.SIZE takes no partial range";
+			return -1;
+		}
+		if (parse_partial(it, a, error_r) < 0)
+			return -1;
+		f->need_info = true;
+		if (!it->peek)
+			f->set_seen = true;
+		return 0;
+	}
+	if (a->type != IMAP_ARG_ATOM) {
+		*error_r = "Invalid FETCH item";
+		return -1;
+	}
+	const char *n = a->str;
+	static const struct {
+		const char *name;
+		enum fi_kind kind;
+	} simple[] = {
+		{"FLAGS", FI_FLAGS},       {"INTERNALDATE", FI_INTERNALDATE}, {"RFC822.SIZE", FI_SIZE},
+		{"UID", FI_UID},           {"MODSEQ", FI_MODSEQ},             {"ENVELOPE", FI_ENVELOPE},
+		{"BODY", FI_BODY},         {"BODYSTRUCTURE", FI_BODYSTRUCTURE},
+	};
+	for (size_t i = 0; i < ARRAY_LEN(simple); i++) {
+		if (str_ieq(n, simple[i].name)) {
+			it->kind = simple[i].kind;
+			f->n_items++;
+			if (it->kind == FI_ENVELOPE || it->kind == FI_BODY || it->kind == FI_BODYSTRUCTURE)
+				f->need_info = true;
+			if (it->kind == FI_FLAGS)
+				f->want_flags = true;
+			return 0;
+		}
+	}
+	/* RFC822 forms: sections under another name. */
+	if (str_ieq(n, "RFC822") || str_ieq(n, "RFC822.HEADER") || str_ieq(n, "RFC822.TEXT")) {
+		it->kind = FI_SECTION;
+		it->part = xstrdup("");
+		it->echo = xstrdup("");
+		it->label = str_ieq(n, "RFC822") ? "RFC822" : str_ieq(n, "RFC822.HEADER") ? "RFC822.HEADER" : "RFC822.TEXT";
+		it->text = str_ieq(n, "RFC822") ? ST_ALL : str_ieq(n, "RFC822.HEADER") ? ST_HEADER : ST_TEXT;
+		it->peek = it->text == ST_HEADER;
+		f->n_items++;
+		f->need_info = true;
+		if (!it->peek)
+			f->set_seen = true;
+		return 0;
+	}
+	*error_r = "Unknown FETCH item";
+	return -1;
+}
+
+static int add_macro(struct imap_fetch *f, const char *name, const char **error_r)
+{
+	static const char *const fast[] = {"FLAGS", "INTERNALDATE", "RFC822.SIZE"};
+	size_t n = str_ieq(name, "FAST") ? 3 : str_ieq(name, "ALL") ? 4 : 5;
+	for (size_t i = 0; i < n; i++) {
+		struct imap_arg a = {.type = IMAP_ARG_ATOM};
+		a.str = i < 3 ? fast[i] : i == 3 ? "ENVELOPE" : "BODY";
+		if (add_item(f, &a, error_r) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static bool has_kind(const struct imap_fetch *f, enum fi_kind k)
+{
+	for (size_t i = 0; i < f->n_items; i++)
+		if (f->items[i].kind == k)
+			return true;
+	return false;
+}
+
+/* ---------------- writing one message ---------------- */
+
+static void write_date(struct buf *out, int64_t t)
+{
+	static const char *const mon[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+					  "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+	time_t tt = (time_t)t;
+	struct tm tm;
+	gmtime_r(&tt, &tm);
+	buf_printf(out, "\"%2d-%s-%04d %02d:%02d:%02d +0000\"", tm.tm_mday, mon[tm.tm_mon], tm.tm_year + 1900,
+		   tm.tm_hour, tm.tm_min, tm.tm_sec);
+}
+
+/* Byte range of the stored message an item refers to; false when the part
+ * does not exist. */
+static bool item_range(struct imap_fetch *f, const struct fetch_item *it, uint64_t *off_r, uint64_t *len_r,
+		       struct mime_section *sec_r)
+{
+	struct mime_section sec;
+	bool want_message = it->text == ST_HEADER || it->text == ST_FIELDS || it->text == ST_FIELDS_NOT ||
+			    it->text == ST_TEXT;
+	if (*it->part == '\0' && it->text == ST_ALL) {
+		*off_r = 0;
+		*len_r = f->e->size;
+		memset(sec_r, 0, sizeof *sec_r);
+		sec_r->encoding = MIME_ENC_8BIT;
+		return true;
+	}
+	if (f->info.sections == NULL || mime_section_find(f->info.sections, it->part, want_message, &sec) < 0)
+		return false;
+	*sec_r = sec;
+	if (it->text == ST_MIME || (want_message && it->text != ST_TEXT)) {
+		*off_r = sec.header_off;
+		*len_r = sec.header_len;
+	} else {
+		*off_r = sec.body_off;
+		*len_r = sec.body_len;
+	}
+	if (*off_r > f->e->size || *len_r > f->e->size - *off_r)
+		return false;
+	return true;
+}
+
+static int read_range(struct imap_session *s, struct imap_fetch *f, uint64_t off, uint64_t len, struct buf *into)
+{
+	char *p = buf_reserve(into, len ? len : 1);
+	size_t got = 0;
+	int rc = store_message_read(s->store, s->account_id, f->e->message_id, off, p, len, &got);
+	if (rc != STORE_OK)
+		return rc;
+	buf_commit(into, got);
+	return STORE_OK;
+}
+
+/* Does a header line name one of the fields? */
+static bool field_listed(const struct fetch_item *it, const char *line, size_t len)
+{
+	const char *colon = memchr(line, ':', len);
+	if (colon == NULL)
+		return false;
+	size_t n = (size_t)(colon - line);
+	while (n > 0 && (line[n - 1] == ' ' || line[n - 1] == '\t'))
+		n--;
+	for (size_t i = 0; i < it->n_fields; i++)
+		if (it->fields[i].len == n && strncasecmp(it->fields[i].str, line, n) == 0)
+			return true;
+	return false;
+}
+
+/* HEADER.FIELDS(.NOT): the chosen fields (with their continuation lines)
+ * and the blank line that ends a header. */
+static void filter_header(const struct fetch_item *it, const char *h, size_t len, struct buf *out)
+{
+	bool keep = false;
+	size_t i = 0;
+	while (i < len) {
+		const char *lf = memchr(h + i, '\n', len - i);
+		size_t end = lf ? (size_t)(lf - h) + 1 : len;
+		const char *line = h + i;
+		size_t ll = end - i;
+		bool blank = ll <= 2 && (line[0] == '\r' || line[0] == '\n');
+		if (blank)
+			break;
+		if (line[0] != ' ' && line[0] != '\t') {
+			bool listed = field_listed(it, line, ll);
+			keep = it->text == ST_FIELDS ? listed : !listed;
+		}
+		if (keep)
+			buf_append(out, line, ll);
+		i = end;
+	}
+	buf_append(out, "\r\n", 2);
+}
+
+static void write_literal_head(struct buf *out, uint64_t n, bool binary8)
+{
+	buf_printf(out, "%s{%llu}\r\n", binary8 ? "~" : "", (unsigned long long)n);
+}
+
+/* Write one data item; a literal streamed from the store sets f->left. */
+static int write_item(struct imap_session *s, struct imap_fetch *f, const struct fetch_item *it)
+{
+	struct buf *out = conn_outbuf(s->c);
+	const struct store_entry *e = f->e;
+	switch (it->kind) {
+	case FI_FLAGS:
+		imap_write_flags(s, e->flags, e->keywords);
+		if (s->condstore && !has_kind(f, FI_MODSEQ))
+			buf_printf(out, " MODSEQ (%llu)", (unsigned long long)e->modseq);
+		return 0;
+	case FI_INTERNALDATE:
+		buf_appends(out, "INTERNALDATE ");
+		write_date(out, e->internal_date);
+		return 0;
+	case FI_SIZE:
+		buf_printf(out, "RFC822.SIZE %llu", (unsigned long long)e->size);
+		return 0;
+	case FI_UID:
+		buf_printf(out, "UID %u", e->uid);
+		return 0;
+	case FI_MODSEQ:
+		buf_printf(out, "MODSEQ (%llu)", (unsigned long long)e->modseq);
+		return 0;
+	case FI_ENVELOPE:
+		buf_appends(out, "ENVELOPE ");
+		buf_appends(out, f->info.envelope ? f->info.envelope : "(NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL)");
+		return 0;
+	case FI_BODY:
+		buf_appends(out, "BODY ");
+		buf_appends(out, f->info.body ? f->info.body : "NIL");
+		return 0;
+	case FI_BODYSTRUCTURE:
+		buf_appends(out, "BODYSTRUCTURE ");
+		buf_appends(out, f->info.bodystructure ? f->info.bodystructure : "NIL");
+		return 0;
+	case FI_SECTION:
+	case FI_BINARY:
+	case FI_BINARY_SIZE:
+		break;
+	}
+	uint64_t off, len;
+	struct mime_section sec;
+	bool found = item_range(f, it, &off, &len, &sec);
+	buf_printf(out, "%s%s", it->label, it->echo);
+	if (it->kind == FI_BINARY_SIZE || it->kind == FI_BINARY) {
+		if (!found || sec.is_multipart) {
+			buf_appends(out, it->kind == FI_BINARY_SIZE ? " 0" : " NIL");
+			return 0;
+		}
+		struct buf raw = {0}, dec = {0};
+		int rc = read_range(s, f, off, len, &raw);
+		if (rc != STORE_OK) {
+			buf_free(&raw);
+			return rc;
+		}
+		bool ok = mime_decode_cte((int)sec.encoding, buf_used(&raw) ? buf_head(&raw) : "", buf_used(&raw), &dec) == 0;
+		buf_free(&raw);
+		if (!ok) {
+			buf_free(&dec);
+			return -2; /* UNKNOWN-CTE */
+		}
+		const char *d = buf_used(&dec) ? buf_head(&dec) : "";
+		uint64_t dl = buf_used(&dec);
+		if (it->kind == FI_BINARY_SIZE) {
+			buf_printf(out, " %llu", (unsigned long long)dl);
+		} else {
+			uint64_t a = it->partial ? (it->p_off < dl ? it->p_off : dl) : 0;
+			uint64_t b = it->partial ? (it->p_len < dl - a ? it->p_len : dl - a) : dl;
+			if (it->partial)
+				buf_printf(out, "<%llu>", (unsigned long long)it->p_off);
+			buf_append(out, " ", 1);
+			write_literal_head(out, b, memchr(d + a, '\0', b) != NULL);
+			buf_append(out, d + a, b);
+		}
+		buf_free(&dec);
+		return 0;
+	}
+	/* BODY[...] */
+	if (!found) {
+		if (it->partial)
+			buf_printf(out, "<%llu>", (unsigned long long)it->p_off);
+		buf_appends(out, " NIL");
+		return 0;
+	}
+	if (it->text == ST_FIELDS || it->text == ST_FIELDS_NOT) {
+		struct buf raw = {0}, sel = {0};
+		int rc = read_range(s, f, off, len, &raw);
+		if (rc != STORE_OK) {
+			buf_free(&raw);
+			return rc;
+		}
+		filter_header(it, buf_used(&raw) ? buf_head(&raw) : "", buf_used(&raw), &sel);
+		buf_free(&raw);
+		uint64_t sl = buf_used(&sel);
+		uint64_t a = it->partial ? (it->p_off < sl ? it->p_off : sl) : 0;
+		uint64_t b = it->partial ? (it->p_len < sl - a ? it->p_len : sl - a) : sl;
+		if (it->partial)
+			buf_printf(out, "<%llu>", (unsigned long long)it->p_off);
+		buf_append(out, " ", 1);
+		write_literal_head(out, b, false);
+		buf_append(out, buf_head(&sel) + a, b);
+		buf_free(&sel);
+		return 0;
+	}
+	if (it->partial) {
+		buf_printf(out, "<%llu>", (unsigned long long)it->p_off);
+		uint64_t a = it->p_off < len ? it->p_off : len;
+		uint64_t b = it->p_len < len - a ? it->p_len : len - a;
+		off += a;
+		len = b;
+	}
+	buf_append(out, " ", 1);
+	write_literal_head(out, len, false);
+	f->off = off;
+	f->left = len;
+	return 0;
+}
+
+/* Copy the next piece of the literal being streamed. */
+static int stream_step(struct imap_session *s, struct imap_fetch *f)
+{
+	if (f->chunk == NULL)
+		f->chunk = xmalloc(FETCH_CHUNK);
+	size_t want = f->left < FETCH_CHUNK ? (size_t)f->left : FETCH_CHUNK;
+	size_t got = 0;
+	int rc = store_message_read(s->store, s->account_id, f->e->message_id, f->off, f->chunk, want, &got);
+	if (rc != STORE_OK)
+		return rc;
+	if (got == 0) {
+		/* The content is shorter than its entry says: pad so the literal
+		 * keeps its announced length and the stream stays in sync. */
+		memset(f->chunk, ' ', want);
+		got = want;
+	}
+	conn_write(s->c, f->chunk, got);
+	f->off += got;
+	f->left -= got;
+	return STORE_OK;
+}
+
+static const struct store_entry *find_entry(const struct imap_fetch *f, uint32_t uid)
+{
+	size_t lo = 0, hi = f->n_ents;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (f->ents[mid].uid < uid)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < f->n_ents && f->ents[lo].uid == uid ? &f->ents[lo] : NULL;
+}
+
+static enum run_result fetch_finish(struct imap_session *s)
+{
+	struct imap_fetch *f = s->fetch;
+	bool missing = f->missing;
+	imap_fetch_free(f);
+	s->fetch = NULL;
+	if (missing)
+		return imap_no(s, "[EXPUNGEISSUED] Some messages were expunged meanwhile");
+	return imap_ok(s, "Fetch completed");
+}
+
+static enum run_result fetch_fail(struct imap_session *s, int rc)
+{
+	imap_fetch_free(s->fetch);
+	s->fetch = NULL;
+	if (rc == -2)
+		return imap_no(s, "[UNKNOWN-CTE] A part has an unknown or broken Content-Transfer-Encoding");
+	/* A response may be cut in the middle: the client cannot parse on. */
+	log_warn("sid=%s event=store_error op=fetch error=\"%s\"", s->sid, store_last_error());
+	conn_writes(s->c, "\r\n* BYE [UNAVAILABLE] The mailbox store failed\r\n");
+	s->state = IS_LOGOUT;
+	return RUN_CLOSE;
+}
+
+static enum run_result fetch_resume(struct imap_session *s)
+{
+	struct imap_fetch *f = s->fetch;
+	struct imap_view *v = s->view;
+	struct buf *out = conn_outbuf(s->c);
+	while (f->i < f->n) {
+		if (conn_out_full(s->c))
+			return RUN_MORE;
+		if (f->left > 0) {
+			int rc = stream_step(s, f);
+			if (rc != STORE_OK)
+				return fetch_fail(s, rc);
+			continue;
+		}
+		uint32_t seq = f->seqs[f->i];
+		if (!f->in_msg) {
+			f->e = find_entry(f, v->uids[seq - 1]);
+			if (f->e == NULL) {
+				f->missing = true;
+				f->i++;
+				continue;
+			}
+			if (f->changedsince && f->e->modseq <= f->changedsince) {
+				f->i++;
+				continue;
+			}
+			if (f->need_info) {
+				mime_info_clear(&f->info);
+				int rc = store_message_info(s->store, s->account_id, f->e->message_id, false, &f->info);
+				if (rc == STORE_NOTFOUND) {
+					f->missing = true;
+					f->i++;
+					continue;
+				}
+				if (rc != STORE_OK)
+					return fetch_fail(s, rc);
+			}
+			f->add_flags = !f->want_flags && s->own_modseq != 0 && f->e->modseq == s->own_modseq;
+			buf_printf(out, "* %u FETCH (", seq);
+			f->in_msg = true;
+			f->item = 0;
+		}
+		if (f->item == f->n_items) {
+			if (f->add_flags) {
+				buf_append(out, " ", 1);
+				imap_write_flags(s, f->e->flags, f->e->keywords);
+			}
+			buf_appends(out, ")\r\n");
+			f->in_msg = false;
+			f->i++;
+			continue;
+		}
+		if (f->item > 0)
+			buf_append(out, " ", 1);
+		int rc = write_item(s, f, &f->items[f->item++]);
+		if (rc != 0)
+			return fetch_fail(s, rc);
+	}
+	return fetch_finish(s);
+}
+
+/* \Seen for the messages a non-peek section fetch reads. */
+static int mark_seen(struct imap_session *s, struct imap_fetch *f)
+{
+	uint32_t *uids = xmalloc((f->n ? f->n : 1) * sizeof *uids);
+	size_t k = 0;
+	for (size_t i = 0; i < f->n; i++) {
+		const struct store_entry *e = find_entry(f, s->view->uids[f->seqs[i] - 1]);
+		if (e && !(e->flags & STORE_FLAG_SEEN))
+			uids[k++] = e->uid;
+	}
+	int rc = STORE_OK;
+	if (k > 0) {
+		struct store_flag_change ch = {.mode = STORE_FLAGS_ADD, .flags = STORE_FLAG_SEEN};
+		struct store_flag_result r = {0};
+		rc = store_flags_update(s->store, s->account_id, s->view->mailbox_id, uids, k, &ch, &r);
+		if (rc == STORE_OK) {
+			s->own_modseq = r.modseq;
+			for (size_t i = 0; i < r.n_entries; i++) {
+				struct store_entry *e = (struct store_entry *)find_entry(f, r.entries[i].uid);
+				if (e) {
+					e->flags = r.entries[i].flags;
+					e->modseq = r.entries[i].modseq;
+				}
+			}
+		}
+		store_flag_result_clear(&r);
+	}
+	free(uids);
+	return rc;
+}
+
+enum run_result imap_cmd_fetch(struct imap_session *s, const struct imap_command *cmd)
+{
+	if (cmd->n_args < 2 || cmd->n_args > 3 || imap_arg_string(&cmd->args[0]) == NULL)
+		return imap_bad(s, "FETCH needs a sequence set and data items");
+	struct imap_fetch *f = xcalloc(1, sizeof *f);
+	const char *err = NULL;
+	const struct imap_arg *items = &cmd->args[1];
+	int rc = 0;
+	if (items->type == IMAP_ARG_LIST) {
+		if (items->list_count == 0)
+			rc = -1, err = "Empty FETCH item list";
+		for (size_t i = 0; rc == 0 && i < items->list_count; i++)
+			rc = add_item(f, &items->list[i], &err);
+	} else if (items->type == IMAP_ARG_ATOM &&
+		   (str_ieq(items->str, "ALL") || str_ieq(items->str, "FAST") || str_ieq(items->str, "FULL"))) {
+		rc = add_macro(f, items->str, &err);
+	} else {
+		rc = add_item(f, items, &err);
+	}
+	bool vanished = false;
+	if (rc == 0 && cmd->n_args == 3) {
+		const struct imap_arg *m = &cmd->args[2];
+		if (m->type != IMAP_ARG_LIST || m->list_count == 0)
+			rc = -1, err = "Invalid FETCH modifiers";
+		for (size_t i = 0; rc == 0 && i < m->list_count; i++) {
+			const struct imap_arg *a = &m->list[i];
+			if (a->type == IMAP_ARG_ATOM && str_ieq(a->str, "CHANGEDSINCE") && i + 1 < m->list_count &&
+			    m->list[i + 1].type == IMAP_ARG_NUMBER) {
+				f->changedsince = m->list[++i].num;
+				s->condstore = true;
+			} else if (a->type == IMAP_ARG_ATOM && str_ieq(a->str, "VANISHED") && s->uid && s->qresync) {
+				vanished = true;
+			} else {
+				rc = -1, err = "Invalid FETCH modifier";
+			}
+		}
+		if (rc == 0 && vanished && f->changedsince == 0)
+			rc = -1, err = "VANISHED needs CHANGEDSINCE";
+	}
+	if (rc < 0) {
+		imap_fetch_free(f);
+		return imap_bad(s, "%s", err);
+	}
+	/* Implicit items: UID for UID FETCH, MODSEQ with CHANGEDSINCE. */
+	struct imap_arg extra = {.type = IMAP_ARG_ATOM};
+	if (s->uid && !has_kind(f, FI_UID)) {
+		extra.str = "UID";
+		add_item(f, &extra, &err);
+		/* UID first reads best; move it to the front. */
+		struct fetch_item u = f->items[f->n_items - 1];
+		memmove(&f->items[1], &f->items[0], (f->n_items - 1) * sizeof f->items[0]);
+		f->items[0] = u;
+	}
+	if (f->changedsince && !has_kind(f, FI_MODSEQ)) {
+		extra.str = "MODSEQ";
+		add_item(f, &extra, &err);
+	}
+	if (has_kind(f, FI_MODSEQ))
+		s->condstore = true;
+	if (imap_seqset_resolve(s, cmd->args[0].str, s->uid, &f->seqs, &f->n, &err) < 0) {
+		imap_fetch_free(f);
+		return imap_bad(s, "%s", err);
+	}
+	if (vanished) {
+		struct store_entry *ce = NULL;
+		size_t nce = 0;
+		uint32_t *gone = NULL;
+		size_t n_gone = 0;
+		rc = store_changes(s->store, s->account_id, s->view->mailbox_id, f->changedsince, &ce, &nce, &gone, &n_gone);
+		if (rc == STORE_OK) {
+			struct imap_range *rg = NULL;
+			size_t nr = 0;
+			uint32_t star = s->view->n ? s->view->uids[s->view->n - 1] : 1;
+			if (imap_seqset_parse(cmd->args[0].str, star, &rg, &nr) == 0) {
+				size_t k = 0;
+				for (size_t i = 0; i < n_gone; i++) {
+					for (size_t j = 0; j < nr; j++) {
+						if (gone[i] >= rg[j].lo && gone[i] <= rg[j].hi) {
+							gone[k++] = gone[i];
+							break;
+						}
+					}
+				}
+				if (k > 0) {
+					struct buf *out = conn_outbuf(s->c);
+					buf_appends(out, "* VANISHED (EARLIER) ");
+					imap_write_set(out, gone, k);
+					buf_appends(out, "\r\n");
+				}
+			}
+			free(rg);
+		}
+		free(ce);
+		free(gone);
+		if (rc != STORE_OK) {
+			imap_fetch_free(f);
+			return imap_store_fail(s, rc, "fetch");
+		}
+	}
+	if (f->n == 0) {
+		imap_fetch_free(f);
+		return imap_ok(s, "Fetch completed");
+	}
+	rc = store_entries(s->store, s->account_id, s->view->mailbox_id, 0, &f->ents, &f->n_ents);
+	if (rc == STORE_OK && f->set_seen && !s->view->readonly)
+		rc = mark_seen(s, f);
+	if (rc != STORE_OK) {
+		imap_fetch_free(f);
+		return imap_store_fail(s, rc, "fetch");
+	}
+	s->fetch = f;
+	s->resume = fetch_resume;
+	return fetch_resume(s);
+}

@@ -1,0 +1,429 @@
+/* The selected mailbox as one session sees it, and sequence sets.
+ *
+ * A view maps sequence numbers to UIDs and remembers up to which modseq the
+ * client has been told about changes. imap_view_sync() asks the store what
+ * changed since then and reports it: FLAGS when new keywords appeared,
+ * EXPUNGE (or VANISHED under QRESYNC) only when the running command allows it,
+ * EXISTS for new messages and FETCH FLAGS for changed ones. Applying a change
+ * twice is harmless (a UID is appended only when it is above every UID in the
+ * view, an expunge only removes a UID that is there), so the store calls need
+ * no common snapshot. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/log.h"
+#include "core/util.h"
+#include "imap/imap-session.h"
+
+static void set_keywords(struct imap_view *v, char **kw, size_t n)
+{
+	store_strings_free(v->keywords, v->n_keywords);
+	v->keywords = kw;
+	v->n_keywords = n;
+}
+
+void imap_write_flag_lists(struct imap_session *s)
+{
+	struct imap_view *v = s->view;
+	struct buf *out = conn_outbuf(s->c);
+	buf_appends(out, "* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft");
+	for (size_t i = 0; i < v->n_keywords; i++)
+		buf_printf(out, " %s", v->keywords[i]);
+	buf_appends(out, ")\r\n* OK [PERMANENTFLAGS (");
+	if (!v->readonly) {
+		buf_appends(out, "\\Answered \\Flagged \\Deleted \\Seen \\Draft");
+		for (size_t i = 0; i < v->n_keywords; i++)
+			buf_printf(out, " %s", v->keywords[i]);
+		if (v->n_keywords < STORE_MAX_KEYWORDS)
+			buf_appends(out, " \\*");
+	}
+	buf_appends(out, ")] Flags permitted\r\n");
+}
+
+int imap_view_open(struct imap_session *s, const struct store_mailbox *mb, bool readonly, uint32_t *first_unseen_r)
+{
+	imap_view_close(s);
+	struct store_entry *e = NULL;
+	size_t n = 0;
+	int rc = store_entries(s->store, s->account_id, mb->id, 0, &e, &n);
+	if (rc != STORE_OK)
+		return rc;
+	struct imap_view *v = xcalloc(1, sizeof *v);
+	v->mailbox_id = mb->id;
+	v->name = xstrdup(mb->name);
+	v->readonly = readonly;
+	v->uidvalidity = mb->uidvalidity;
+	v->modseq = mb->highestmodseq;
+	v->cap = n ? n : 1;
+	v->uids = xmalloc(v->cap * sizeof *v->uids);
+	*first_unseen_r = 0;
+	for (size_t i = 0; i < n; i++) {
+		v->uids[i] = e[i].uid;
+		if (*first_unseen_r == 0 && !(e[i].flags & STORE_FLAG_SEEN))
+			*first_unseen_r = (uint32_t)i + 1;
+	}
+	v->n = n;
+	free(e);
+	char **kw = NULL;
+	if (mb->n_keywords) {
+		kw = xcalloc(mb->n_keywords, sizeof *kw);
+		for (size_t i = 0; i < mb->n_keywords; i++)
+			kw[i] = xstrdup(mb->keywords[i]);
+	}
+	set_keywords(v, kw, mb->n_keywords);
+	s->view = v;
+	return STORE_OK;
+}
+
+void imap_view_close(struct imap_session *s)
+{
+	struct imap_view *v = s->view;
+	if (v == NULL)
+		return;
+	free(v->name);
+	free(v->uids);
+	free(v->pending);
+	set_keywords(v, NULL, 0);
+	free(v);
+	s->view = NULL;
+	free(s->saved);
+	s->saved = NULL;
+	s->n_saved = 0;
+	s->saved_valid = false;
+}
+
+uint32_t imap_view_seq(const struct imap_view *v, uint32_t uid)
+{
+	size_t lo = 0, hi = v->n;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (v->uids[mid] < uid)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < v->n && v->uids[lo] == uid ? (uint32_t)lo + 1 : 0;
+}
+
+int imap_view_keyword(const struct imap_view *v, const char *name)
+{
+	for (size_t i = 0; i < v->n_keywords; i++)
+		if (str_ieq(v->keywords[i], name))
+			return (int)i;
+	return -1;
+}
+
+static void view_append(struct imap_view *v, uint32_t uid)
+{
+	if (v->n == v->cap) {
+		v->cap = v->cap ? v->cap * 2 : 64;
+		v->uids = xrealloc(v->uids, v->cap * sizeof *v->uids);
+	}
+	v->uids[v->n++] = uid;
+}
+
+static int cmp_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* Remove the given UIDs (ascending) from the view and report them. */
+static void report_expunges(struct imap_session *s, const uint32_t *gone, size_t n_gone)
+{
+	struct imap_view *v = s->view;
+	struct buf *out = conn_outbuf(s->c);
+	/* Sequence numbers before any removal; reported from the highest down,
+	 * each EXPUNGE leaves the numbers below it unchanged. */
+	uint32_t *seqs = xmalloc((n_gone ? n_gone : 1) * sizeof *seqs);
+	size_t k = 0;
+	for (size_t i = 0; i < n_gone; i++) {
+		uint32_t seq = imap_view_seq(v, gone[i]);
+		if (seq != 0)
+			seqs[k++] = seq;
+	}
+	if (k == 0) {
+		free(seqs);
+		return;
+	}
+	if (s->qresync) {
+		uint32_t *uids = xmalloc(k * sizeof *uids);
+		for (size_t i = 0; i < k; i++)
+			uids[i] = v->uids[seqs[i] - 1];
+		buf_appends(out, "* VANISHED ");
+		imap_write_set(out, uids, k);
+		buf_appends(out, "\r\n");
+		free(uids);
+	} else {
+		for (size_t i = k; i-- > 0;)
+			buf_printf(out, "* %u EXPUNGE\r\n", seqs[i]);
+	}
+	/* Compact in one pass. */
+	size_t w = 0, j = 0;
+	for (size_t r = 0; r < v->n; r++) {
+		if (j < k && seqs[j] == r + 1) {
+			j++;
+			continue;
+		}
+		v->uids[w++] = v->uids[r];
+	}
+	v->n = w;
+	free(seqs);
+}
+
+int imap_view_sync(struct imap_session *s, bool allow_expunge, uint64_t skip_modseq)
+{
+	struct imap_view *v = s->view;
+	struct store_mailbox mb = {0};
+	int rc = store_mailbox_get(s->store, s->account_id, v->mailbox_id, &mb);
+	if (rc == STORE_NOTFOUND)
+		return -1;
+	if (rc != STORE_OK) {
+		log_warn("sid=%s event=store_error op=sync error=\"%s\"", s->sid, store_last_error());
+		return 0; /* report next time */
+	}
+	bool keywords_changed = mb.n_keywords != v->n_keywords;
+	if (keywords_changed) {
+		set_keywords(v, mb.keywords, mb.n_keywords);
+		mb.keywords = NULL;
+		mb.n_keywords = 0;
+		imap_write_flag_lists(s);
+	}
+	uint64_t highest = mb.highestmodseq;
+	store_mailbox_clear(&mb);
+	if (highest == v->modseq && (v->n_pending == 0 || !allow_expunge))
+		return 0;
+
+	struct store_entry *e = NULL;
+	size_t n = 0;
+	uint32_t *gone = NULL;
+	size_t n_gone = 0;
+	if (highest != v->modseq) {
+		rc = store_changes(s->store, s->account_id, v->mailbox_id, v->modseq, &e, &n, &gone, &n_gone);
+		if (rc == STORE_NOTFOUND)
+			return -1;
+		if (rc != STORE_OK) {
+			log_warn("sid=%s event=store_error op=changes error=\"%s\"", s->sid, store_last_error());
+			return 0;
+		}
+	}
+	/* Expunges: now, or kept for a command that may report them. */
+	if (n_gone > 0 || v->n_pending > 0) {
+		size_t total = v->n_pending + n_gone;
+		uint32_t *all = xmalloc(total * sizeof *all);
+		if (v->n_pending)
+			memcpy(all, v->pending, v->n_pending * sizeof *all);
+		size_t k = v->n_pending;
+		for (size_t i = 0; i < n_gone; i++)
+			if (imap_view_seq(v, gone[i]) != 0)
+				all[k++] = gone[i];
+		qsort(all, k, sizeof *all, cmp_u32);
+		size_t u = 0;
+		for (size_t i = 0; i < k; i++)
+			if (u == 0 || all[u - 1] != all[i])
+				all[u++] = all[i];
+		free(v->pending);
+		v->pending = NULL;
+		v->n_pending = 0;
+		if (allow_expunge) {
+			report_expunges(s, all, u);
+			free(all);
+		} else {
+			v->pending = all;
+			v->n_pending = u;
+		}
+	}
+	/* New messages, then flag changes of the ones the client knows. */
+	uint32_t last = v->n ? v->uids[v->n - 1] : 0;
+	size_t before = v->n;
+	for (size_t i = 0; i < n; i++) {
+		if (e[i].uid > last) {
+			view_append(v, e[i].uid);
+			last = e[i].uid;
+		}
+	}
+	struct buf *out = conn_outbuf(s->c);
+	if (v->n != before)
+		buf_printf(out, "* %zu EXISTS\r\n", v->n);
+	for (size_t i = 0; i < n; i++) {
+		if (e[i].modseq == skip_modseq)
+			continue;
+		uint32_t seq = imap_view_seq(v, e[i].uid);
+		if (seq == 0 || seq > before)
+			continue;
+		buf_printf(out, "* %u FETCH (UID %u ", seq, e[i].uid);
+		imap_write_flags(s, e[i].flags, e[i].keywords);
+		if (s->condstore)
+			buf_printf(out, " MODSEQ (%llu)", (unsigned long long)e[i].modseq);
+		buf_appends(out, ")\r\n");
+	}
+	if (highest > v->modseq)
+		v->modseq = highest;
+	free(e);
+	free(gone);
+	return 0;
+}
+
+/* ---------------- sequence sets ---------------- */
+
+static int cmp_range(const void *a, const void *b)
+{
+	const struct imap_range *x = a, *y = b;
+	return x->lo < y->lo ? -1 : x->lo > y->lo;
+}
+
+static bool parse_number(const char **pp, uint32_t star, uint32_t *r)
+{
+	const char *p = *pp;
+	if (*p == '*') {
+		*r = star;
+		*pp = p + 1;
+		return true;
+	}
+	if (*p < '1' || *p > '9')
+		return false;
+	uint64_t v = 0;
+	while (*p >= '0' && *p <= '9') {
+		v = v * 10 + (uint64_t)(*p - '0');
+		if (v > UINT32_MAX)
+			return false;
+		p++;
+	}
+	*r = (uint32_t)v;
+	*pp = p;
+	return true;
+}
+
+int imap_seqset_parse(const char *set, uint32_t star, struct imap_range **r, size_t *n_r)
+{
+	size_t cap = 8, n = 0;
+	struct imap_range *v = xmalloc(cap * sizeof *v);
+	const char *p = set;
+	for (;;) {
+		uint32_t a, b;
+		if (!parse_number(&p, star, &a))
+			goto bad;
+		b = a;
+		if (*p == ':') {
+			p++;
+			if (!parse_number(&p, star, &b))
+				goto bad;
+		}
+		if (n == cap) {
+			cap *= 2;
+			v = xrealloc(v, cap * sizeof *v);
+		}
+		v[n++] = (struct imap_range){a < b ? a : b, a < b ? b : a};
+		if (*p == '\0')
+			break;
+		if (*p++ != ',')
+			goto bad;
+	}
+	qsort(v, n, sizeof *v, cmp_range);
+	size_t m = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (m > 0 && (uint64_t)v[i].lo <= (uint64_t)v[m - 1].hi + 1) {
+			if (v[i].hi > v[m - 1].hi)
+				v[m - 1].hi = v[i].hi;
+		} else {
+			v[m++] = v[i];
+		}
+	}
+	*r = v;
+	*n_r = m;
+	return 0;
+bad:
+	free(v);
+	return -1;
+}
+
+/* First index in the view whose UID is >= uid. */
+static size_t lower_bound(const struct imap_view *v, uint32_t uid)
+{
+	size_t lo = 0, hi = v->n;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (v->uids[mid] < uid)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+int imap_seqset_resolve(struct imap_session *s, const char *set, bool uid, uint32_t **seqs_r, size_t *n_r,
+			const char **error_r)
+{
+	struct imap_view *v = s->view;
+	*seqs_r = NULL;
+	*n_r = 0;
+	if (strcmp(set, "$") == 0) {
+		/* SEARCHRES: the saved UIDs that are still here. */
+		uint32_t *r = xmalloc((s->n_saved ? s->n_saved : 1) * sizeof *r);
+		size_t k = 0;
+		for (size_t i = 0; s->saved_valid && i < s->n_saved; i++) {
+			uint32_t seq = imap_view_seq(v, s->saved[i]);
+			if (seq)
+				r[k++] = seq;
+		}
+		qsort(r, k, sizeof *r, cmp_u32);
+		*seqs_r = r;
+		*n_r = k;
+		return 0;
+	}
+	uint32_t star = uid ? (v->n ? v->uids[v->n - 1] : 0) : (uint32_t)v->n;
+	bool has_star = strchr(set, '*') != NULL;
+	struct imap_range *rg;
+	size_t nr;
+	if (imap_seqset_parse(set, star == 0 ? 1 : star, &rg, &nr) < 0) {
+		*error_r = "Invalid sequence set";
+		return -1;
+	}
+	if (v->n == 0 && has_star) {
+		free(rg);
+		return 0; /* "*" of an empty mailbox selects nothing */
+	}
+	size_t cap = 0;
+	for (size_t i = 0; i < nr; i++) {
+		if (!uid && rg[i].hi > v->n) {
+			free(rg);
+			*error_r = "Invalid sequence number: no such message";
+			return -1;
+		}
+		cap += uid ? 0 : rg[i].hi - rg[i].lo + 1;
+	}
+	if (uid)
+		cap = v->n;
+	uint32_t *r = xmalloc((cap ? cap : 1) * sizeof *r);
+	size_t k = 0;
+	for (size_t i = 0; i < nr; i++) {
+		if (uid) {
+			for (size_t j = lower_bound(v, rg[i].lo); j < v->n && v->uids[j] <= rg[i].hi; j++)
+				r[k++] = (uint32_t)j + 1;
+		} else {
+			for (uint64_t q = rg[i].lo; q <= rg[i].hi; q++)
+				r[k++] = (uint32_t)q;
+		}
+	}
+	free(rg);
+	*seqs_r = r;
+	*n_r = k;
+	return 0;
+}
+
+void imap_write_set(struct buf *out, const uint32_t *v, size_t n)
+{
+	for (size_t i = 0; i < n;) {
+		size_t j = i;
+		while (j + 1 < n && v[j + 1] == v[j] + 1)
+			j++;
+		if (i > 0)
+			buf_append(out, ",", 1);
+		if (j == i)
+			buf_printf(out, "%u", v[i]);
+		else
+			buf_printf(out, "%u:%u", v[i], v[j]);
+		i = j + 1;
+	}
+}
