@@ -37,19 +37,31 @@
 struct mime_info {
 	/* IMAP text, exactly what follows "ENVELOPE ", "BODY " and
 	 * "BODYSTRUCTURE " in a FETCH response: parenthesized lists whose strings
-	 * are NIL, quoted strings or, when a value cannot be quoted (CR, LF, '"'
-	 * or '\\' is fine escaped; 8-bit bytes and NUL are not), {n}CRLF literals.
-	 * Header values in ENVELOPE are the raw unfolded bytes (encoded words stay
-	 * encoded, as RFC 9051 requires). */
+	 * are NIL, quoted strings ('"' and '\\' escaped) or, when a value cannot
+	 * be quoted (it holds CR, LF, NUL or 8-bit bytes), {n}CRLF literals, in
+	 * which a NUL is sent as 0x80. Header values are the raw unfolded bytes,
+	 * blanks around them trimmed (encoded words stay encoded, as RFC 9051
+	 * requires); an absent or empty field is NIL.
+	 * Casing: body type, subtype, transfer encoding, disposition type and
+	 * parameter names are lower case ("text" "plain" ("charset" "UTF-8") ...);
+	 * parameter values and other header text are as in the message. A text
+	 * part without a charset gets ("charset" "us-ascii"), a part without a
+	 * Content-Transfer-Encoding "7bit". RFC 2231 parameters are joined, not
+	 * decoded: ("title*" "us-ascii'en'This%20is"). An address without a
+	 * domain has host "" (NIL marks a group); a quoted local part keeps its
+	 * quotes; a comment is the name of an address that has no other. */
 	char *envelope;
 	char *body;          /* BODY: BODYSTRUCTURE without extension data */
 	char *bodystructure; /* with extension data (MD5, disposition, language, location) */
-	/* The section table, opaque text for mime_section_find(). */
+	/* The section table for mime_section_find(): text, one line per part
+	 * (format in mime-section.c), opaque to callers. */
 	char *sections;
-	/* SEARCH text, UTF-8, case-folded with mime_casefold(): one line per
-	 * header field of the top-level header, "name: decoded value\n" with the
-	 * name lower-cased; and the decoded text of every text/ part (and of
-	 * message/rfc822 parts' headers and text), at most MIME_MAX_TEXT bytes. */
+	/* SEARCH text, valid UTF-8 without NUL, case-folded with
+	 * mime_casefold(): one line per header field of the top-level header,
+	 * "name: decoded value\n" with the name lower-cased; and the decoded text
+	 * of every text/ part (HTML reduced to its text) and of message/rfc822
+	 * parts' headers and text, each part ending in "\n"; at most
+	 * MIME_MAX_TEXT bytes each. */
 	char *search_headers;
 	char *search_body;
 	int64_t sent_date; /* Date: as unix time (UTC); 0 when absent or unparsable */
@@ -69,8 +81,9 @@ struct mime_section {
 	uint32_t body_lines;
 	/* Content-Transfer-Encoding of the part for BINARY: */
 	enum { MIME_ENC_7BIT, MIME_ENC_8BIT, MIME_ENC_BINARY, MIME_ENC_QP, MIME_ENC_BASE64, MIME_ENC_OTHER } encoding;
-	bool is_message;   /* message/rfc822 (or global): HEADER/TEXT of the part mean the embedded message's */
-	bool is_multipart;
+	bool is_message;   /* message/rfc822 (or global): HEADER/TEXT of the part mean the embedded message's;
+	                      always true for the whole message and with want_message */
+	bool is_multipart; /* with want_message: whether the (embedded) message is a multipart */
 };
 
 /* Look up part "1.2.3" ("" means the whole message) in a section table.
@@ -82,8 +95,9 @@ struct mime_section {
  *                         (embedded) message's RFC 5322 header and text.
  * Returns 0, or -1 when there is no such part (or want_message on a part that
  * is not a message). Per RFC 9051, part 1 of a non-multipart message is its
- * body, and the parts of a message/rfc822 part are those of the embedded
- * message. */
+ * body (its MIME header is the message header), and the parts of a
+ * message/rfc822 part are those of the embedded message. body_lines counts
+ * LFs, plus one for a last line without one. */
 int mime_section_find(const char *table, const char *part, bool want_message, struct mime_section *r);
 
 /* Decode a part body with its transfer encoding into out (BINARY[]). Returns 0,
