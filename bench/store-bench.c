@@ -4,7 +4,10 @@
  *   store-bench load   --dir D --threads N --acked FILE   deliver forever, appending
  *       each acknowledged token to FILE (killed by the crash test);
  *   store-bench verify --dir D --acked FILE   every acknowledged token is stored
- *       exactly once and the database passes PRAGMA integrity_check.
+ *       exactly once and the database passes PRAGMA integrity_check;
+ *   store-bench flags  [--dir D] [--messages N]   how long IMAP's big writes take
+ *       on one mailbox of N messages: STORE 1:* +FLAGS (\Seen) and friends,
+ *       changes since a modseq, COPY and MOVE of everything.
  * It uses only the public store API, except for the integrity check. */
 #include <errno.h>
 #include <fcntl.h>
@@ -32,6 +35,7 @@
 static void bench_usage(void)
 {
 	fputs("usage: store-bench bench [--dir D] [--seconds S]\n"
+	      "       store-bench flags [--dir D] [--messages N]\n"
 	      "       store-bench load --dir D [--threads N] --acked FILE\n"
 	      "       store-bench verify --dir D --acked FILE\n",
 	      stderr);
@@ -209,6 +213,133 @@ static int cmd_bench(const char *dir, double seconds)
 	printf("\n64 writers: group commit %s 5x one-commit-per-message (%.1fx); %s the raw fsync rate (%.0f vs %.0f/s)\n",
 	       ratio_ok ? ">=" : "BELOW", single64 > 0 ? group64 / single64 : 0.0, raw_ok ? "above" : "BELOW",
 	       group64, raw);
+	nftw(parent, bench_rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	free(parent);
+	return 0;
+}
+
+/* --- flags --- */
+
+/* Milliseconds since start, printed with what was timed. */
+static int64_t bench_lap(const char *what, int64_t start, size_t n)
+{
+	int64_t now = time_mono_ms();
+	printf("%-44s %7lld ms  (%zu entries)\n", what, (long long)(now - start), n);
+	fflush(stdout);
+	return now;
+}
+
+static void bench_flags_do(struct store *st, int64_t account, int64_t mailbox, const uint32_t *uids, size_t n,
+			   enum store_flag_mode mode, uint32_t flags, const char *keyword, const char *what)
+{
+	const char *kw[] = {keyword};
+	struct store_flag_change ch = {.mode = mode, .flags = flags, .keywords = kw, .n_keywords = keyword ? 1 : 0};
+	struct store_flag_result r;
+	int64_t t0 = time_mono_ms();
+	if (store_flags_update(st, account, mailbox, uids, n, &ch, &r) != STORE_OK)
+		die("flags_update: %s", store_last_error());
+	bench_lap(what, t0, r.n_entries);
+	store_flag_result_clear(&r);
+}
+
+static int cmd_flags(const char *dir, size_t messages)
+{
+	char *parent = xasprintf("%s/store-bench-flags-XXXXXX", dir ? dir : "/tmp");
+	if (dir != NULL)
+		(void)mkdir(dir, 0700);
+	if (mkdtemp(parent) == NULL)
+		die("mkdtemp %s: %s", parent, strerror(errno));
+	struct store *st = bench_open(parent, true);
+	int64_t account, inbox;
+	bench_account(st, &account, &inbox);
+	struct store_mailbox m;
+	if (store_mailbox_find(st, account, "Archive", &m) != STORE_OK)
+		die("cannot find Archive: %s", store_last_error());
+	int64_t archive = m.id;
+	store_mailbox_clear(&m);
+
+	/* Fill INBOX a thousand entries per delivery (content shared). */
+	enum { BATCH = 1000 };
+	struct store_target *t = xcalloc(BATCH, sizeof *t);
+	size_t len;
+	char *msg = bench_message("flags", &len);
+	int64_t t0 = time_mono_ms();
+	for (size_t done = 0; done < messages;) {
+		size_t k = messages - done < BATCH ? messages - done : BATCH;
+		for (size_t i = 0; i < k; i++)
+			t[i] = (struct store_target){.account_id = account, .mailbox_id = inbox};
+		if (store_deliver(st, msg, len, t, k) != STORE_OK)
+			die("deliver: %s", store_last_error());
+		done += k;
+	}
+	free(msg);
+	free(t);
+	printf("store-bench flags: one mailbox of %zu messages, dir %s\n", messages, parent);
+	bench_lap("fill (1000 entries per delivery)", t0, messages);
+
+	uint32_t *all = xcalloc(messages, sizeof *all), *odd = xcalloc(messages, sizeof *odd);
+	size_t n_odd = 0;
+	for (size_t i = 0; i < messages; i++) {
+		all[i] = (uint32_t)(i + 1);
+		if (i % 2 == 0)
+			odd[n_odd++] = (uint32_t)(i + 1);
+	}
+	if (store_mailbox_find(st, account, "INBOX", &m) != STORE_OK)
+		die("cannot find INBOX: %s", store_last_error());
+	uint64_t since = m.highestmodseq;
+	store_mailbox_clear(&m);
+
+	bench_flags_do(st, account, inbox, all, messages, STORE_FLAGS_ADD, STORE_FLAG_SEEN, NULL,
+		       "STORE 1:* +FLAGS (\\Seen)");
+	bench_flags_do(st, account, inbox, all, messages, STORE_FLAGS_ADD, STORE_FLAG_SEEN, NULL,
+		       "STORE 1:* +FLAGS (\\Seen) again (no change)");
+	bench_flags_do(st, account, inbox, all, messages, STORE_FLAGS_ADD, 0, "$Label1", "STORE 1:* +FLAGS ($Label1)");
+	bench_flags_do(st, account, inbox, odd, n_odd, STORE_FLAGS_ADD, STORE_FLAG_FLAGGED, NULL,
+		       "STORE 1:*:2 +FLAGS (\\Flagged) (every other)");
+	bench_flags_do(st, account, inbox, all, 1, STORE_FLAGS_REMOVE, STORE_FLAG_SEEN, NULL,
+		       "STORE 1 -FLAGS (\\Seen) (one message)");
+	bench_flags_do(st, account, inbox, all, messages, STORE_FLAGS_SET, STORE_FLAG_SEEN, NULL,
+		       "STORE 1:* FLAGS (\\Seen)");
+
+	struct store_entry *e;
+	uint32_t *gone;
+	size_t n, n_gone;
+	t0 = time_mono_ms();
+	if (store_changes(st, account, inbox, since, &e, &n, &gone, &n_gone) != STORE_OK)
+		die("changes: %s", store_last_error());
+	bench_lap("changes since before the STOREs", t0, n);
+	free(e);
+	free(gone);
+	t0 = time_mono_ms();
+	if (store_changes(st, account, inbox, since + 6, &e, &n, &gone, &n_gone) != STORE_OK)
+		die("changes: %s", store_last_error());
+	bench_lap("changes since the last STORE", t0, n);
+	free(e);
+	free(gone);
+
+	struct store_uidmap map;
+	t0 = time_mono_ms();
+	if (store_copy(st, account, inbox, archive, all, messages, &map) != STORE_OK)
+		die("copy: %s", store_last_error());
+	bench_lap("COPY 1:* to Archive", t0, map.n);
+	store_uidmap_clear(&map);
+	t0 = time_mono_ms();
+	if (store_move(st, account, archive, inbox, all, messages, &map) != STORE_OK) /* Archive was empty */
+		die("move: %s", store_last_error());
+	bench_lap("MOVE 1:* back to INBOX", t0, map.n);
+	store_uidmap_clear(&map);
+	uint32_t *back = xcalloc(messages, sizeof *back);
+	for (size_t i = 0; i < messages; i++)
+		back[i] = (uint32_t)(messages + i + 1);
+	t0 = time_mono_ms();
+	if (store_expunge(st, account, inbox, back, messages) != STORE_OK)
+		die("expunge: %s", store_last_error());
+	bench_lap("EXPUNGE of those", t0, messages);
+
+	free(back);
+	free(all);
+	free(odd);
+	store_close(st);
 	nftw(parent, bench_rm_one, 16, FTW_DEPTH | FTW_PHYS);
 	free(parent);
 	return 0;
@@ -450,6 +581,7 @@ int main(int argc, char **argv)
 	const char *cmd = argv[1], *dir = NULL, *acked = NULL;
 	double seconds = 3.0;
 	int threads = 64;
+	size_t messages = 100000;
 	for (int i = 2; i < argc; i++) {
 		if (i + 1 >= argc)
 			bench_usage();
@@ -463,12 +595,16 @@ int main(int argc, char **argv)
 			threads = (int)v;
 		else if (strcmp(opt, "--seconds") == 0 && (seconds = atof(val)) > 0)
 			;
+		else if (strcmp(opt, "--messages") == 0 && parse_uint(val, strlen(val), 10000000, &v) && v > 0)
+			messages = (size_t)v;
 		else
 			bench_usage();
 	}
 	log_set_level(LOG_WARN);
 	if (strcmp(cmd, "bench") == 0)
 		return cmd_bench(dir, seconds);
+	if (strcmp(cmd, "flags") == 0)
+		return cmd_flags(dir, messages);
 	if (strcmp(cmd, "load") == 0 && dir && acked)
 		return cmd_load(dir, threads, acked);
 	if (strcmp(cmd, "verify") == 0 && dir && acked)

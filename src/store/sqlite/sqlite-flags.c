@@ -2,15 +2,26 @@
  * job: the entries are read a run of consecutive UIDs at a time, the new
  * flags are worked out here (so the result needs no second read), and each run
  * that has changes is written with one UPDATE over the UID range, which keeps
- * "STORE 1:* +FLAGS (\Seen)" on a large mailbox to a few statements. Changed
+ * "STORE 1:* +FLAGS (\Seen)" on a large mailbox to a few statements; short
+ * runs are gathered into a JSON list so that a scattered set costs one
+ * statement per few thousand UIDs rather than one per UID. Changed
  * entries share one new modseq; entries whose flags stay the same keep
  * theirs, and so does the mailbox when nothing changed. changes() answers
  * CONDSTORE/QRESYNC: entries and tombstones with a modseq above a given one. */
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/buf.h"
 #include "core/util.h"
 #include "store/sqlite/sqlite-store.h"
+
+/* Up to this many changed entries, changes() reads them through the modseq
+ * index; more, and one pass over the mailbox in UID order is cheaper. */
+#define SQLITE_CHANGES_BY_INDEX_MAX 5000
+/* A run of this many consecutive UIDs is updated as a range; shorter runs
+ * are listed, at most SQLITE_FLAGS_LIST_MAX UIDs per statement. */
+#define SQLITE_FLAGS_RUN_MIN 16
+#define SQLITE_FLAGS_LIST_MAX 10000
 
 struct sqlite_flags_ctx {
 	int64_t account_id;
@@ -47,20 +58,38 @@ static void sqlite_flags_fail(struct sqlite_flags_ctx *ctx, uint32_t uid)
 	ctx->r.failed[ctx->r.n_failed++] = uid;
 }
 
-/* One run of consecutive UIDs: read, decide, write. */
-static int sqlite_flags_run(struct sqlite_conn *w, struct sqlite_flags_ctx *ctx, uint32_t lo, uint32_t hi,
-			    const struct sqlite_flag_op *op, uint64_t modseq, int64_t *d_unseen, int64_t *d_deleted,
-			    size_t *changed_r)
+/* UIDs to read and update in one statement: a run of consecutive UIDs
+ * [lo, hi], or (json != NULL) the UIDs listed in a JSON array, for sets that
+ * are many short runs ("1:*:2", a client's scattered selection). */
+struct sqlite_uid_batch {
+	uint32_t lo, hi;
+	const char *json;
+};
+
+/* Read the batch's entries, decide, then write the changed ones with one
+ * UPDATE that makes the same decision in SQL. */
+static int sqlite_flags_batch(struct sqlite_conn *w, struct sqlite_flags_ctx *ctx, const struct sqlite_uid_batch *b,
+			      const struct sqlite_flag_op *op, uint64_t modseq, int64_t *d_unseen, int64_t *d_deleted,
+			      size_t *changed_r)
 {
 	uint64_t since = ctx->chg->unchangedsince;
-	sqlite3_stmt *s = sqlite_stmt(w, "SELECT " SQLITE_ENTRY_COLUMNS " FROM entries WHERE account_id = ?"
-					 " AND mailbox_id = ? AND uid BETWEEN ? AND ? ORDER BY uid");
-	if (s == NULL)
-		return STORE_ERROR;
+	sqlite3_stmt *s;
+	if (b->json == NULL) {
+		s = sqlite_stmt(w, "SELECT " SQLITE_ENTRY_COLUMNS " FROM entries WHERE account_id = ?1"
+				   " AND mailbox_id = ?2 AND uid BETWEEN ?3 AND ?4 ORDER BY uid");
+		if (s == NULL)
+			return STORE_ERROR;
+		sqlite3_bind_int64(s, 3, b->lo);
+		sqlite3_bind_int64(s, 4, b->hi);
+	} else {
+		s = sqlite_stmt(w, "SELECT " SQLITE_ENTRY_COLUMNS " FROM entries WHERE account_id = ?1"
+				   " AND mailbox_id = ?2 AND uid IN (SELECT value FROM json_each(?3)) ORDER BY uid");
+		if (s == NULL)
+			return STORE_ERROR;
+		sqlite3_bind_text(s, 3, b->json, -1, SQLITE_STATIC);
+	}
 	sqlite3_bind_int64(s, 1, ctx->account_id);
 	sqlite3_bind_int64(s, 2, ctx->mailbox_id);
-	sqlite3_bind_int64(s, 3, lo);
-	sqlite3_bind_int64(s, 4, hi);
 	size_t changed = 0;
 	int rc;
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
@@ -88,16 +117,25 @@ static int sqlite_flags_run(struct sqlite_conn *w, struct sqlite_flags_ctx *ctx,
 	*changed_r = changed;
 	if (changed == 0)
 		return STORE_OK;
-	/* The same decision in SQL, for the whole run at once. */
-	s = sqlite_stmt(w, "UPDATE entries SET flags = (flags & ?5) | ?6, kwbits = (kwbits & ?7) | ?8, modseq = ?9"
-			   " WHERE account_id = ?1 AND mailbox_id = ?2 AND uid BETWEEN ?3 AND ?4 AND modseq <= ?10"
-			   " AND (((flags & ?5) | ?6) <> flags OR ((kwbits & ?7) | ?8) <> kwbits)");
-	if (s == NULL)
-		return STORE_ERROR;
+	if (b->json == NULL) {
+		s = sqlite_stmt(w, "UPDATE entries SET flags = (flags & ?5) | ?6, kwbits = (kwbits & ?7) | ?8,"
+				   " modseq = ?9 WHERE account_id = ?1 AND mailbox_id = ?2 AND uid BETWEEN ?3 AND ?4"
+				   " AND +modseq <= ?10 AND (((flags & ?5) | ?6) <> flags OR ((kwbits & ?7) | ?8) <> kwbits)");
+		if (s == NULL)
+			return STORE_ERROR;
+		sqlite3_bind_int64(s, 3, b->lo);
+		sqlite3_bind_int64(s, 4, b->hi);
+	} else {
+		s = sqlite_stmt(w, "UPDATE entries SET flags = (flags & ?5) | ?6, kwbits = (kwbits & ?7) | ?8,"
+				   " modseq = ?9 WHERE account_id = ?1 AND mailbox_id = ?2"
+				   " AND uid IN (SELECT value FROM json_each(?3))"
+				   " AND +modseq <= ?10 AND (((flags & ?5) | ?6) <> flags OR ((kwbits & ?7) | ?8) <> kwbits)");
+		if (s == NULL)
+			return STORE_ERROR;
+		sqlite3_bind_text(s, 3, b->json, -1, SQLITE_STATIC);
+	}
 	sqlite3_bind_int64(s, 1, ctx->account_id);
 	sqlite3_bind_int64(s, 2, ctx->mailbox_id);
-	sqlite3_bind_int64(s, 3, lo);
-	sqlite3_bind_int64(s, 4, hi);
 	sqlite3_bind_int64(s, 5, (int64_t)op->keep_flags);
 	sqlite3_bind_int64(s, 6, (int64_t)op->set_flags);
 	sqlite3_bind_int64(s, 7, (int64_t)op->keep_kw);
@@ -162,17 +200,38 @@ static int sqlite_flags_job(struct sqlite_store *st, struct sqlite_conn *w, void
 	uint64_t modseq = (uint64_t)highest + 1;
 	int64_t d_unseen = 0, d_deleted = 0;
 	size_t changed = 0;
-	for (size_t i = 0; i < ctx->n;) {
-		size_t j = sqlite_uid_run(ctx->uids, ctx->n, i);
+	/* Long runs go one by one as ranges; short runs are gathered into a
+	 * JSON list, flushed before the next long run (so results stay in UID
+	 * order) or when it is full. */
+	struct buf json = {0};
+	size_t listed = 0;
+	for (size_t i = 0; rc == STORE_OK && i <= ctx->n;) {
+		size_t j = i < ctx->n ? sqlite_uid_run(ctx->uids, ctx->n, i) : i;
+		bool is_long = j - i >= SQLITE_FLAGS_RUN_MIN;
 		size_t c = 0;
-		rc = sqlite_flags_run(w, ctx, ctx->uids[i], ctx->uids[j - 1], &op, modseq, &d_unseen, &d_deleted, &c);
-		if (rc != STORE_OK)
-			return rc;
-		changed += c;
+		if (listed > 0 && (i == ctx->n || is_long || listed + (j - i) > SQLITE_FLAGS_LIST_MAX)) {
+			buf_append(&json, "]", 2); /* with the NUL */
+			struct sqlite_uid_batch b = {.json = buf_head(&json)};
+			rc = sqlite_flags_batch(w, ctx, &b, &op, modseq, &d_unseen, &d_deleted, &c);
+			changed += c;
+			buf_clear(&json);
+			listed = 0;
+		}
+		if (rc != STORE_OK || i == ctx->n)
+			break;
+		if (is_long) {
+			struct sqlite_uid_batch b = {.lo = ctx->uids[i], .hi = ctx->uids[j - 1]};
+			rc = sqlite_flags_batch(w, ctx, &b, &op, modseq, &d_unseen, &d_deleted, &c);
+			changed += c;
+		} else {
+			for (size_t k = i; k < j; k++)
+				buf_printf(&json, "%c%u", listed++ == 0 ? '[' : ',', ctx->uids[k]);
+		}
 		i = j;
 	}
-	if (changed == 0)
-		return STORE_OK;
+	buf_free(&json);
+	if (rc != STORE_OK || changed == 0)
+		return rc;
 	s = sqlite_stmt(w, "UPDATE mailboxes SET highestmodseq = ?3, unseen = unseen + ?4, deleted = deleted + ?5"
 			   " WHERE account_id = ?1 AND id = ?2");
 	if (s == NULL)
@@ -230,11 +289,30 @@ int sqlite_changes(struct store *base, int64_t account_id, int64_t mailbox_id, u
 		sqlite3_bind_int64(s, 2, mailbox_id);
 		ret = sqlite_step_int64(c, s, &one);
 	}
+	/* Left alone, SQLite walks the whole mailbox in UID order to spare a
+	 * sort. A resync usually asks for a few recent changes: count them on
+	 * the modseq index first (it covers the query) and fetch through it
+	 * when they are few. */
+	int64_t recent = 0;
+	if (ret == STORE_OK) {
+		s = sqlite_stmt(c, "SELECT count(*) FROM entries INDEXED BY entries_modseq"
+				   " WHERE account_id = ? AND mailbox_id = ? AND modseq > ?");
+		ret = s ? STORE_OK : STORE_ERROR;
+	}
+	if (ret == STORE_OK) {
+		sqlite3_bind_int64(s, 1, account_id);
+		sqlite3_bind_int64(s, 2, mailbox_id);
+		sqlite3_bind_int64(s, 3, after);
+		ret = sqlite_step_int64(c, s, &recent);
+	}
 	struct store_entry *v = NULL;
 	size_t n = 0, cap = 0;
 	if (ret == STORE_OK) {
-		s = sqlite_stmt(c, "SELECT " SQLITE_ENTRY_COLUMNS " FROM entries"
-				   " WHERE account_id = ? AND mailbox_id = ? AND modseq > ? ORDER BY uid");
+		s = recent <= SQLITE_CHANGES_BY_INDEX_MAX
+			    ? sqlite_stmt(c, "SELECT " SQLITE_ENTRY_COLUMNS " FROM entries INDEXED BY entries_modseq"
+					     " WHERE account_id = ? AND mailbox_id = ? AND modseq > ? ORDER BY uid")
+			    : sqlite_stmt(c, "SELECT " SQLITE_ENTRY_COLUMNS " FROM entries"
+					     " WHERE account_id = ? AND mailbox_id = ? AND modseq > ? ORDER BY uid");
 		ret = s ? STORE_OK : STORE_ERROR;
 	}
 	if (ret == STORE_OK) {
@@ -256,7 +334,7 @@ int sqlite_changes(struct store *base, int64_t account_id, int64_t mailbox_id, u
 	uint32_t *gone = NULL;
 	size_t n_gone = 0, cap_gone = 0;
 	if (ret == STORE_OK) {
-		s = sqlite_stmt(c, "SELECT uid FROM tombstones"
+		s = sqlite_stmt(c, "SELECT uid FROM tombstones INDEXED BY tombstones_modseq"
 				   " WHERE account_id = ? AND mailbox_id = ? AND modseq > ? ORDER BY uid");
 		ret = s ? STORE_OK : STORE_ERROR;
 	}
