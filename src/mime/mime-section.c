@@ -164,6 +164,7 @@ static bool num(const char **s, uint64_t *r)
 	if (*p == ' ')
 		p++;
 	*s = p;
+	*r = v;
 	return true;
 }
 

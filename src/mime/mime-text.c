@@ -32,10 +32,16 @@ static bool add_folded(const char *s, size_t len, struct buf *out)
 	if (len > (MIME_MAX_TEXT - before) * 2)
 		len = (MIME_MAX_TEXT - before) * 2;
 	mime_casefold(s, len, out);
+	/* Lines end in LF alone; a NUL or stray CR becomes a blank. */
 	char *d = out->data + out->start;
-	for (size_t i = before; i < buf_used(out); i++)
-		if (d[i] == '\0')
-			d[i] = ' ';
+	size_t w = before;
+	for (size_t i = before; i < buf_used(out); i++) {
+		char c = d[i];
+		if (c == '\r' && i + 1 < buf_used(out) && d[i + 1] == '\n')
+			continue;
+		d[w++] = c == '\0' || c == '\r' ? ' ' : c;
+	}
+	out->len = out->start + w;
 	if (buf_used(out) > MIME_MAX_TEXT) {
 		size_t cut = MIME_MAX_TEXT;
 		while (cut > before && ((unsigned char)d[cut] & 0xc0) == 0x80)
