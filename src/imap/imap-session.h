@@ -193,7 +193,8 @@ imap_cmd_fn imap_cmd_capability, imap_cmd_noop, imap_cmd_logout, imap_cmd_startt
 	imap_cmd_authenticate, imap_cmd_enable, imap_cmd_id;                                 /* imap-auth.c */
 imap_cmd_fn imap_cmd_select, imap_cmd_close, imap_cmd_unselect, imap_cmd_expunge, imap_cmd_check; /* imap-select.c */
 imap_cmd_fn imap_cmd_create, imap_cmd_delete, imap_cmd_rename, imap_cmd_subscribe, imap_cmd_unsubscribe,
-	imap_cmd_list, imap_cmd_lsub, imap_cmd_namespace, imap_cmd_status;                  /* imap-mailbox.c */
+	imap_cmd_namespace, imap_cmd_status;                                                /* imap-mailbox.c */
+imap_cmd_fn imap_cmd_list, imap_cmd_lsub;                                                /* imap-list.c */
 imap_cmd_fn imap_cmd_append;                                                             /* imap-append.c */
 imap_cmd_fn imap_cmd_fetch;                                                              /* imap-fetch.c */
 imap_cmd_fn imap_cmd_store, imap_cmd_copy, imap_cmd_move;                                /* imap-store.c */
@@ -215,6 +216,30 @@ void imap_idle_leave(struct imap_session *s);
 
 /* imap-fetch.c */
 void imap_fetch_free(struct imap_fetch *f);
+
+/* imap-mailbox.c: STATUS items, shared with LIST-STATUS (RFC 5819). */
+#define IMAP_STATUS_MESSAGES 1u
+#define IMAP_STATUS_UIDNEXT 2u
+#define IMAP_STATUS_UIDVALIDITY 4u
+#define IMAP_STATUS_UNSEEN 8u
+#define IMAP_STATUS_DELETED 16u
+#define IMAP_STATUS_SIZE 32u
+#define IMAP_STATUS_HIGHESTMODSEQ 64u
+#define IMAP_STATUS_RECENT 128u
+/* Parse a STATUS item list "(MESSAGES UNSEEN ...)". Returns -1 with *error_r. */
+int imap_status_items(struct imap_session *s, const struct imap_arg *list, unsigned *items_r, const char **error_r);
+/* "* STATUS name (...)" from a mailbox's counters. */
+void imap_write_status(struct imap_session *s, const struct store_mailbox *mb, unsigned items);
+
+/* imap-list.c: LIST wildcard patterns ('*' matches anything, '%' anything but
+ * the delimiter '/'). Matching is linear in the name's length for any
+ * pattern (a bit-parallel automaton, never backtracking). */
+#define IMAP_LIST_PATTERN_MAX 1024 /* bytes of one canonical pattern */
+#define IMAP_LIST_MAX_PATTERNS 32  /* patterns in one LIST-EXTENDED command */
+struct imap_pattern;
+int imap_pattern_compile(const char *pattern, struct imap_pattern **r, const char **error_r);
+bool imap_pattern_match(struct imap_pattern *p, const char *name, size_t len);
+void imap_pattern_free(struct imap_pattern *p);
 
 /* imap-utf7.c: RFC 3501 modified UTF-7 mailbox names. Both return an
  * allocated string, or NULL for invalid input. */
