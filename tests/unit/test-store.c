@@ -1681,6 +1681,28 @@ TEST(flags_update_runs_and_lists)
 		CHECK_EQ_INT(e[52].flags, STORE_FLAG_SEEN);
 	}
 	free(e);
+
+	/* Copy and expunge take the same mixed set. */
+	int64_t archive = test_mailbox_id(st, acct, "Archive");
+	struct store_uidmap map;
+	CHECK_EQ_INT(store_copy(st, acct, inbox, archive, set, n, &map), STORE_OK);
+	CHECK_EQ_INT(map.n, n - 1);
+	for (size_t i = 1; i < map.n; i++)
+		CHECK(map.src[i - 1] < map.src[i] && map.dst[i - 1] + 1 == map.dst[i]);
+	store_uidmap_clear(&map);
+	test_counts(st, acct, "Archive", (uint32_t)(n - 1), 2, 0);
+	CHECK_EQ_INT(store_expunge(st, acct, inbox, set, n), STORE_OK);
+	test_counts(st, acct, "INBOX", 60 - (uint32_t)(n - 1), 60 - (uint32_t)(n - 1), 0);
+	uint32_t *gone;
+	size_t n_gone;
+	CHECK_EQ_INT(store_changes(st, acct, inbox, 0, &e, &ne, &gone, &n_gone), STORE_OK);
+	CHECK_EQ_INT(n_gone, n - 1);
+	for (size_t i = 1; i < n_gone; i++)
+		CHECK(gone[i - 1] < gone[i]);
+	CHECK_EQ_INT(ne, 60 - (n - 1));
+	free(e);
+	free(gone);
+	CHECK_EQ_INT(test_sql_int(dir, "SELECT count(*) FROM messages"), 1); /* Archive still has it */
 	store_close(st);
 	test_rmrf(dir);
 	free(dir);

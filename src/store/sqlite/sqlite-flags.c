@@ -1,27 +1,21 @@
 /* Flag changes and change tracking in the embedded store. A STORE runs as one
- * job: the entries are read a run of consecutive UIDs at a time, the new
- * flags are worked out here (so the result needs no second read), and each run
- * that has changes is written with one UPDATE over the UID range, which keeps
- * "STORE 1:* +FLAGS (\Seen)" on a large mailbox to a few statements; short
- * runs are gathered into a JSON list so that a scattered set costs one
- * statement per few thousand UIDs rather than one per UID. Changed
- * entries share one new modseq; entries whose flags stay the same keep
- * theirs, and so does the mailbox when nothing changed. changes() answers
- * CONDSTORE/QRESYNC: entries and tombstones with a modseq above a given one. */
+ * job: the entries are read a batch of UIDs at a time (a range, or a list of
+ * short runs: sqlite_uid_iter), the new flags are worked out here (so the
+ * result needs no second read), and each batch that has changes is written
+ * with one UPDATE, which keeps "STORE 1:* +FLAGS (\Seen)" on a large mailbox
+ * to a few statements. Changed entries share one new modseq; entries whose
+ * flags stay the same keep theirs, and so does the mailbox when nothing
+ * changed. changes() answers CONDSTORE/QRESYNC: entries and tombstones with a
+ * modseq above a given one. */
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/buf.h"
 #include "core/util.h"
 #include "store/sqlite/sqlite-store.h"
 
 /* Up to this many changed entries, changes() reads them through the modseq
  * index; more, and one pass over the mailbox in UID order is cheaper. */
 #define SQLITE_CHANGES_BY_INDEX_MAX 5000
-/* A run of this many consecutive UIDs is updated as a range; shorter runs
- * are listed, at most SQLITE_FLAGS_LIST_MAX UIDs per statement. */
-#define SQLITE_FLAGS_RUN_MIN 16
-#define SQLITE_FLAGS_LIST_MAX 10000
 
 struct sqlite_flags_ctx {
 	int64_t account_id;
@@ -58,15 +52,7 @@ static void sqlite_flags_fail(struct sqlite_flags_ctx *ctx, uint32_t uid)
 	ctx->r.failed[ctx->r.n_failed++] = uid;
 }
 
-/* UIDs to read and update in one statement: a run of consecutive UIDs
- * [lo, hi], or (json != NULL) the UIDs listed in a JSON array, for sets that
- * are many short runs ("1:*:2", a client's scattered selection). */
-struct sqlite_uid_batch {
-	uint32_t lo, hi;
-	const char *json;
-};
-
-/* Read the batch's entries, decide, then write the changed ones with one
+/* Read a batch's entries, decide, then write the changed ones with one
  * UPDATE that makes the same decision in SQL. */
 static int sqlite_flags_batch(struct sqlite_conn *w, struct sqlite_flags_ctx *ctx, const struct sqlite_uid_batch *b,
 			      const struct sqlite_flag_op *op, uint64_t modseq, int64_t *d_unseen, int64_t *d_deleted,
@@ -200,36 +186,15 @@ static int sqlite_flags_job(struct sqlite_store *st, struct sqlite_conn *w, void
 	uint64_t modseq = (uint64_t)highest + 1;
 	int64_t d_unseen = 0, d_deleted = 0;
 	size_t changed = 0;
-	/* Long runs go one by one as ranges; short runs are gathered into a
-	 * JSON list, flushed before the next long run (so results stay in UID
-	 * order) or when it is full. */
-	struct buf json = {0};
-	size_t listed = 0;
-	for (size_t i = 0; rc == STORE_OK && i <= ctx->n;) {
-		size_t j = i < ctx->n ? sqlite_uid_run(ctx->uids, ctx->n, i) : i;
-		bool is_long = j - i >= SQLITE_FLAGS_RUN_MIN;
+	struct sqlite_uid_iter it;
+	struct sqlite_uid_batch b;
+	sqlite_uid_iter_init(&it, ctx->uids, ctx->n);
+	while (rc == STORE_OK && sqlite_uid_iter_next(&it, &b)) {
 		size_t c = 0;
-		if (listed > 0 && (i == ctx->n || is_long || listed + (j - i) > SQLITE_FLAGS_LIST_MAX)) {
-			buf_append(&json, "]", 2); /* with the NUL */
-			struct sqlite_uid_batch b = {.json = buf_head(&json)};
-			rc = sqlite_flags_batch(w, ctx, &b, &op, modseq, &d_unseen, &d_deleted, &c);
-			changed += c;
-			buf_clear(&json);
-			listed = 0;
-		}
-		if (rc != STORE_OK || i == ctx->n)
-			break;
-		if (is_long) {
-			struct sqlite_uid_batch b = {.lo = ctx->uids[i], .hi = ctx->uids[j - 1]};
-			rc = sqlite_flags_batch(w, ctx, &b, &op, modseq, &d_unseen, &d_deleted, &c);
-			changed += c;
-		} else {
-			for (size_t k = i; k < j; k++)
-				buf_printf(&json, "%c%u", listed++ == 0 ? '[' : ',', ctx->uids[k]);
-		}
-		i = j;
+		rc = sqlite_flags_batch(w, ctx, &b, &op, modseq, &d_unseen, &d_deleted, &c);
+		changed += c;
 	}
-	buf_free(&json);
+	sqlite_uid_iter_free(&it);
 	if (rc != STORE_OK || changed == 0)
 		return rc;
 	s = sqlite_stmt(w, "UPDATE mailboxes SET highestmodseq = ?3, unseen = unseen + ?4, deleted = deleted + ?5"

@@ -4,12 +4,14 @@
  * integer column. Names are matched without regard to ASCII case (keywords are
  * atoms, hence ASCII); a name keeps the spelling it was first given. The list
  * only grows: an index, once given, always means the same name. Also the small
- * row helpers the message and flag code share. */
+ * helpers the message and flag code share: entry rows, and UID lists cut into
+ * batches that one statement each can handle. */
 #include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
+#include "core/buf.h"
 #include "core/util.h"
 #include "store/sqlite/sqlite-store.h"
 
@@ -148,4 +150,51 @@ size_t sqlite_uid_run(const uint32_t *uids, size_t n, size_t i)
 	while (j < n && uids[j] == uids[j - 1] + 1)
 		j++;
 	return j;
+}
+
+void sqlite_uid_iter_init(struct sqlite_uid_iter *it, const uint32_t *uids, size_t n)
+{
+	memset(it, 0, sizeof *it);
+	it->uids = uids;
+	it->n = n;
+}
+
+bool sqlite_uid_iter_next(struct sqlite_uid_iter *it, struct sqlite_uid_batch *b)
+{
+	if (it->i >= it->n)
+		return false;
+	size_t j = sqlite_uid_run(it->uids, it->n, it->i);
+	if (j - it->i >= SQLITE_UID_RUN_MIN) {
+		*b = (struct sqlite_uid_batch){.lo = it->uids[it->i], .hi = it->uids[j - 1]};
+		it->i = j;
+		return true;
+	}
+	/* Short runs up to the next long one, or until the list is full. */
+	buf_clear(&it->json);
+	size_t listed = 0;
+	while (it->i < it->n) {
+		j = sqlite_uid_run(it->uids, it->n, it->i);
+		if (j - it->i >= SQLITE_UID_RUN_MIN || (listed > 0 && listed + (j - it->i) > SQLITE_UID_LIST_MAX))
+			break;
+		for (size_t k = it->i; k < j; k++)
+			buf_printf(&it->json, "%c%u", listed++ == 0 ? '[' : ',', it->uids[k]);
+		it->i = j;
+	}
+	buf_append(&it->json, "]", 2); /* with the NUL */
+	*b = (struct sqlite_uid_batch){.json = buf_head(&it->json)};
+	return true;
+}
+
+void sqlite_uid_iter_free(struct sqlite_uid_iter *it)
+{
+	buf_free(&it->json);
+}
+
+void sqlite_json_ids(struct buf *b, const int64_t *ids, size_t n)
+{
+	buf_clear(b);
+	buf_appends(b, "[");
+	for (size_t i = 0; i < n; i++)
+		buf_printf(b, "%s%lld", i ? "," : "", (long long)ids[i]);
+	buf_append(b, "]", 2); /* with the NUL */
 }

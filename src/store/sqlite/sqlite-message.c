@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/buf.h"
 #include "core/util.h"
 #include "store/sqlite/sqlite-store.h"
 
@@ -33,16 +34,30 @@ static int sqlite_mailbox_modseq(struct sqlite_conn *c, int64_t account_id, int6
 	return sqlite_step_int64(c, s, modseq_r);
 }
 
-/* Delete a message's content when no entry refers to it any more (a trigger
- * takes its parsed info and search text along). */
-static int sqlite_message_release(struct sqlite_conn *w, int64_t message_id)
+/* Delete the content of the given entries' messages that no entry refers to
+ * any more (a trigger takes their parsed info and search text along). */
+static int sqlite_messages_release(struct sqlite_conn *w, const struct store_entry *v, size_t n)
 {
-	sqlite3_stmt *s = sqlite_stmt(w, "DELETE FROM messages WHERE id = ?1"
-					 " AND NOT EXISTS (SELECT 1 FROM entries WHERE message_id = ?1)");
-	if (s == NULL)
-		return STORE_ERROR;
-	sqlite3_bind_int64(s, 1, message_id);
-	return sqlite_step_done(w, s);
+	int64_t *ids = xmalloc(SQLITE_UID_LIST_MAX * sizeof *ids);
+	struct buf json = {0};
+	int rc = STORE_OK;
+	for (size_t i = 0; rc == STORE_OK && i < n;) {
+		size_t k = 0;
+		for (; k < SQLITE_UID_LIST_MAX && i < n; k++, i++)
+			ids[k] = v[i].message_id;
+		sqlite_json_ids(&json, ids, k);
+		sqlite3_stmt *s = sqlite_stmt(w, "DELETE FROM messages WHERE id IN (SELECT value FROM json_each(?1))"
+						 " AND NOT EXISTS (SELECT 1 FROM entries WHERE message_id = messages.id)");
+		if (s == NULL) {
+			rc = STORE_ERROR;
+			break;
+		}
+		sqlite3_bind_text(s, 1, buf_head(&json), -1, SQLITE_STATIC);
+		rc = sqlite_step_done(w, s);
+	}
+	buf_free(&json);
+	free(ids);
+	return rc;
 }
 
 /* Take n UIDs from a mailbox and bump its modseq and counters; *first_uid_r
@@ -108,19 +123,29 @@ static int sqlite_mailbox_remove(struct sqlite_conn *w, int64_t account_id, int6
 	if (rc != STORE_OK)
 		return rc;
 	*modseq_r = (uint64_t)modseq;
-	for (size_t i = 0; i < n; i++) {
+	/* Tombstones, a list of UIDs per statement. */
+	int64_t *ids = xmalloc(SQLITE_UID_LIST_MAX * sizeof *ids);
+	struct buf json = {0};
+	for (size_t i = 0; rc == STORE_OK && i < n;) {
+		size_t k = 0;
+		for (; k < SQLITE_UID_LIST_MAX && i < n; k++, i++)
+			ids[k] = v[i].uid;
+		sqlite_json_ids(&json, ids, k);
 		s = sqlite_stmt(w, "INSERT OR REPLACE INTO tombstones (account_id, mailbox_id, uid, modseq)"
-				   " VALUES (?, ?, ?, ?)");
-		if (s == NULL)
-			return STORE_ERROR;
+				   " SELECT ?1, ?2, value, ?3 FROM json_each(?4)");
+		if (s == NULL) {
+			rc = STORE_ERROR;
+			break;
+		}
 		sqlite3_bind_int64(s, 1, account_id);
 		sqlite3_bind_int64(s, 2, mailbox_id);
-		sqlite3_bind_int64(s, 3, v[i].uid);
-		sqlite3_bind_int64(s, 4, modseq);
-		if (sqlite_step_done(w, s) != STORE_OK)
-			return STORE_ERROR;
+		sqlite3_bind_int64(s, 3, modseq);
+		sqlite3_bind_text(s, 4, buf_head(&json), -1, SQLITE_STATIC);
+		rc = sqlite_step_done(w, s);
 	}
-	return STORE_OK;
+	buf_free(&json);
+	free(ids);
+	return rc;
 }
 
 /* --- parsed info --- */
@@ -471,6 +496,12 @@ struct sqlite_remove_ctx {
 	struct store_uidmap map; /* filled by move and copy */
 };
 
+static int sqlite_entry_uid_cmp(const void *a, const void *b)
+{
+	uint32_t x = ((const struct store_entry *)a)->uid, y = ((const struct store_entry *)b)->uid;
+	return (x > y) - (x < y);
+}
+
 /* Delete the given UIDs (sorted) from a mailbox; the present ones are put in
  * *v_r (in UID order), tombstoned with a new modseq, and counted off. */
 static int sqlite_remove_entries(struct sqlite_conn *w, int64_t account_id, int64_t mailbox_id, const uint32_t *uids,
@@ -484,25 +515,41 @@ static int sqlite_remove_entries(struct sqlite_conn *w, int64_t account_id, int6
 		return rc;
 	struct store_entry *v = xcalloc(n_uids ? n_uids : 1, sizeof *v);
 	size_t n = 0;
-	for (size_t i = 0; i < n_uids; i++) {
-		sqlite3_stmt *s = sqlite_stmt(w, "DELETE FROM entries WHERE account_id = ? AND mailbox_id = ? AND uid = ?"
-						 " RETURNING " SQLITE_ENTRY_COLUMNS);
+	struct sqlite_uid_iter it;
+	struct sqlite_uid_batch b;
+	sqlite_uid_iter_init(&it, uids, n_uids);
+	while (rc == STORE_OK && sqlite_uid_iter_next(&it, &b)) {
+		sqlite3_stmt *s;
+		if (b.json == NULL) {
+			s = sqlite_stmt(w, "DELETE FROM entries WHERE account_id = ?1 AND mailbox_id = ?2"
+					   " AND uid BETWEEN ?3 AND ?4 RETURNING " SQLITE_ENTRY_COLUMNS);
+			if (s != NULL) {
+				sqlite3_bind_int64(s, 3, b.lo);
+				sqlite3_bind_int64(s, 4, b.hi);
+			}
+		} else {
+			s = sqlite_stmt(w, "DELETE FROM entries WHERE account_id = ?1 AND mailbox_id = ?2"
+					   " AND uid IN (SELECT value FROM json_each(?3)) RETURNING " SQLITE_ENTRY_COLUMNS);
+			if (s != NULL)
+				sqlite3_bind_text(s, 3, b.json, -1, SQLITE_STATIC);
+		}
 		if (s == NULL) {
 			rc = STORE_ERROR;
 			break;
 		}
 		sqlite3_bind_int64(s, 1, account_id);
 		sqlite3_bind_int64(s, 2, mailbox_id);
-		sqlite3_bind_int64(s, 3, uids[i]);
-		int step = sqlite3_step(s);
-		if (step == SQLITE_ROW)
+		int step;
+		while ((step = sqlite3_step(s)) == SQLITE_ROW && n < n_uids)
 			sqlite_entry_row(s, &v[n++]);
-		else if (step != SQLITE_DONE)
-			rc = sqlite_fail(w, "delete entry");
+		if (step != SQLITE_DONE)
+			rc = step == SQLITE_ROW ? store_set_error("expunge: more rows than UIDs")
+						: sqlite_fail(w, "delete entries");
 		sqlite3_reset(s);
-		if (rc != STORE_OK)
-			break;
 	}
+	sqlite_uid_iter_free(&it);
+	/* RETURNING promises no order. */
+	qsort(v, n, sizeof *v, sqlite_entry_uid_cmp);
 	if (rc == STORE_OK && n > 0) {
 		uint64_t modseq;
 		rc = sqlite_mailbox_remove(w, account_id, mailbox_id, v, n, &modseq);
@@ -635,8 +682,7 @@ static int sqlite_expunge_job(struct sqlite_store *st, struct sqlite_conn *w, vo
 	int rc = sqlite_remove_entries(w, ctx->account_id, ctx->from_mailbox_id, ctx->uids, ctx->n, ch, &v, &n);
 	if (rc != STORE_OK)
 		return rc;
-	for (size_t i = 0; rc == STORE_OK && i < n; i++)
-		rc = sqlite_message_release(w, v[i].message_id);
+	rc = sqlite_messages_release(w, v, n);
 	free(v);
 	return rc;
 }
@@ -656,18 +702,31 @@ int sqlite_entries_by_uids(struct sqlite_conn *c, int64_t account_id, int64_t ma
 	*n_r = 0;
 	struct store_entry *v = NULL;
 	size_t n = 0, cap = 0;
-	for (size_t i = 0; i < n_uids;) {
-		size_t j = sqlite_uid_run(uids, n_uids, i);
-		sqlite3_stmt *s = sqlite_stmt(c, "SELECT " SQLITE_ENTRY_COLUMNS " FROM entries WHERE account_id = ?"
-						 " AND mailbox_id = ? AND uid BETWEEN ? AND ? ORDER BY uid");
+	struct sqlite_uid_iter it;
+	struct sqlite_uid_batch b;
+	int ret = STORE_OK;
+	sqlite_uid_iter_init(&it, uids, n_uids);
+	while (ret == STORE_OK && sqlite_uid_iter_next(&it, &b)) {
+		sqlite3_stmt *s;
+		if (b.json == NULL) {
+			s = sqlite_stmt(c, "SELECT " SQLITE_ENTRY_COLUMNS " FROM entries WHERE account_id = ?1"
+					   " AND mailbox_id = ?2 AND uid BETWEEN ?3 AND ?4 ORDER BY uid");
+			if (s != NULL) {
+				sqlite3_bind_int64(s, 3, b.lo);
+				sqlite3_bind_int64(s, 4, b.hi);
+			}
+		} else {
+			s = sqlite_stmt(c, "SELECT " SQLITE_ENTRY_COLUMNS " FROM entries WHERE account_id = ?1"
+					   " AND mailbox_id = ?2 AND uid IN (SELECT value FROM json_each(?3)) ORDER BY uid");
+			if (s != NULL)
+				sqlite3_bind_text(s, 3, b.json, -1, SQLITE_STATIC);
+		}
 		if (s == NULL) {
-			free(v);
-			return STORE_ERROR;
+			ret = STORE_ERROR;
+			break;
 		}
 		sqlite3_bind_int64(s, 1, account_id);
 		sqlite3_bind_int64(s, 2, mailbox_id);
-		sqlite3_bind_int64(s, 3, uids[i]);
-		sqlite3_bind_int64(s, 4, uids[j - 1]);
 		int rc;
 		while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
 			if (n == cap) {
@@ -677,11 +736,13 @@ int sqlite_entries_by_uids(struct sqlite_conn *c, int64_t account_id, int64_t ma
 			sqlite_entry_row(s, &v[n++]);
 		}
 		sqlite3_reset(s);
-		if (rc != SQLITE_DONE) {
-			free(v);
-			return sqlite_fail(c, "entries by UID");
-		}
-		i = j;
+		if (rc != SQLITE_DONE)
+			ret = sqlite_fail(c, "entries by UID");
+	}
+	sqlite_uid_iter_free(&it);
+	if (ret != STORE_OK) {
+		free(v);
+		return ret;
 	}
 	*v_r = v;
 	*n_r = n;

@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/buf.h"
 #include "store/store.h"
 
 /* Limits on names coming from clients and administrators. */
@@ -226,6 +227,28 @@ void sqlite_keywords_export(const struct sqlite_keywords *kw, char ***names_r, s
 uint32_t *sqlite_uids_sorted(const uint32_t *uids, size_t n, size_t *n_r);
 /* The end (exclusive) of the run of consecutive UIDs that starts at i. */
 size_t sqlite_uid_run(const uint32_t *uids, size_t n, size_t i);
+/* Sorted UIDs cut into batches, in ascending order, for statements that take
+ * either a range (uid BETWEEN lo AND hi) or a list (uid IN (SELECT value FROM
+ * json_each(json))): a run of at least SQLITE_UID_RUN_MIN consecutive UIDs is
+ * a range, shorter runs are gathered into lists of at most
+ * SQLITE_UID_LIST_MAX UIDs. So "1:*" is one statement, and a scattered set
+ * one per few thousand UIDs rather than one per UID. */
+#define SQLITE_UID_RUN_MIN 16
+#define SQLITE_UID_LIST_MAX 10000
+struct sqlite_uid_batch {
+	uint32_t lo, hi;
+	const char *json; /* NULL for a range; valid until the next call */
+};
+struct sqlite_uid_iter {
+	const uint32_t *uids;
+	size_t n, i;
+	struct buf json;
+};
+void sqlite_uid_iter_init(struct sqlite_uid_iter *it, const uint32_t *uids, size_t n);
+bool sqlite_uid_iter_next(struct sqlite_uid_iter *it, struct sqlite_uid_batch *b);
+void sqlite_uid_iter_free(struct sqlite_uid_iter *it);
+/* ids as a NUL-terminated JSON array in b (cleared first). */
+void sqlite_json_ids(struct buf *b, const int64_t *ids, size_t n);
 /* The columns sqlite_entry_row reads, in its order. */
 #define SQLITE_ENTRY_COLUMNS "uid, message_id, size, internal_date, flags, modseq, ends_crlf, kwbits"
 void sqlite_entry_row(sqlite3_stmt *s, struct store_entry *e);
