@@ -538,3 +538,32 @@ def test_shutdown_says_bye(make_server):
     assert w.line().startswith(b"* BYE")
     w.close()
     s.stop()
+
+
+# ---------------------------------------------------------------- POP3 and IMAP on one INBOX
+
+def test_pop3_and_imap_stay_coherent(srv):
+    import poplib
+    for i in range(3):
+        srv.deliver("alice", msg(i))
+    with wire(srv) as w:
+        w.ok("SELECT INBOX")
+        w.send(b"i1 IDLE\r\n")
+        assert w.line() == b"+ idling\r\n"
+        p = poplib.POP3("127.0.0.1", srv.ports["pop3"], timeout=30)
+        p.user("alice")
+        p.pass_("pass")
+        p.dele(2)
+        p.quit()
+        w.wait_for(lambda l: l == b"* 2 EXPUNGE\r\n")
+        w.send(b"DONE\r\n")
+        w.until("i1")
+        w.ok("STORE 1 +FLAGS.SILENT (\\Deleted)")
+        w.ok("EXPUNGE")
+    p = poplib.POP3("127.0.0.1", srv.ports["pop3"], timeout=30)
+    p.user("alice")
+    p.pass_("pass")
+    count, _ = p.stat()
+    assert count == 1
+    assert b"body 2" in b"\r\n".join(p.retr(1)[1])
+    p.quit()
