@@ -18,8 +18,9 @@ build pop3-stuff src/pop3/pop3-stuff.c $core
 build config $core
 build sasl src/auth/sasl.c $core
 build imap-parse src/imap/imap-parse.c $core
+build mime src/mime/mime-*.c $core
 status=0
-for t in pop3-cmd pop3-stuff config sasl imap-parse; do
+for t in pop3-cmd pop3-stuff config sasl imap-parse mime; do
 	corpus="$out/corpus-$t"
 	mkdir -p "$corpus"
 	dict=""

@@ -238,6 +238,8 @@ static uint32_t fold_cp(uint32_t cp)
 
 void mime_casefold(const char *s, size_t len, struct buf *out)
 {
+	if (len == 0)
+		return;
 	const unsigned char *p = (const unsigned char *)s;
 	char *o = buf_reserve(out, len);
 	size_t w = 0, i = 0;

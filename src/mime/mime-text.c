@@ -32,6 +32,8 @@ static bool add_folded(const char *s, size_t len, struct buf *out)
 	if (len > (MIME_MAX_TEXT - before) * 2)
 		len = (MIME_MAX_TEXT - before) * 2;
 	mime_casefold(s, len, out);
+	if (buf_used(out) == before)
+		return true;
 	/* Lines end in LF alone; a NUL or stray CR becomes a blank. */
 	char *d = out->data + out->start;
 	size_t w = before;
