@@ -109,7 +109,9 @@ bool mime_hdr_next(struct mime_hdr_iter *it, struct mime_field *f)
 			break;
 		}
 		size_t i = start;
-		while (i < ce && (unsigned char)d[i] > 32 && (unsigned char)d[i] < 127 && d[i] != ':')
+		/* RFC 5322 names are printable ASCII; 8-bit bytes are let in, as
+		 * they are in values, rather than ending the header there. */
+		while (i < ce && (unsigned char)d[i] > 32 && d[i] != 127 && d[i] != ':')
 			i++;
 		size_t name_end = i;
 		while (i < ce && is_blank(d[i]))

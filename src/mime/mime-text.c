@@ -29,8 +29,11 @@ static bool add_folded(const char *s, size_t len, struct buf *out)
 	size_t before = buf_used(out);
 	if (before >= MIME_MAX_TEXT)
 		return false;
-	if (len > (MIME_MAX_TEXT - before) * 2)
+	if (len > (MIME_MAX_TEXT - before) * 2) {
 		len = (MIME_MAX_TEXT - before) * 2;
+		while (len > 0 && ((unsigned char)s[len] & 0xc0) == 0x80)
+			len--;
+	}
 	mime_casefold(s, len, out);
 	if (buf_used(out) == before)
 		return true;
@@ -64,7 +67,7 @@ static void header_lines(struct text_ctx *x, const struct mime_node *n, struct b
 		buf_clear(&x->a);
 		buf_clear(&x->b);
 		mime_unfold(f.value, MIME_MAX_FIELD, &x->a);
-		buf_append(&x->b, f.name.p, f.name.len);
+		mime_text_to_utf8(f.name.p, f.name.len, &x->b);
 		buf_append(&x->b, ": ", 2);
 		mime_header_decode(head(&x->a), buf_used(&x->a), &x->b);
 		char *d = x->b.data + x->b.start;

@@ -719,9 +719,12 @@ TEST(eight_bit_headers)
 	CHECK_STR(p.info.envelope, "(NIL {3}\r\na\x80" "b NIL NIL NIL NIL NIL NIL {3}\r\nx\ry \"\\\"q\\\\\\\"\")");
 	done(&p);
 
-	/* Latin-1 in a header is searchable as UTF-8. */
-	parse(&p, "Subject: caf\xe9\n\n");
-	CHECK(strstr(p.info.search_headers, "subject: caf\xc3\xa9\n") != NULL);
+	/* Latin-1 in a header is searchable as UTF-8; an 8-bit field name does
+	 * not end the header. */
+	parse(&p, "X-Gr\xfc\xdf: 1\nSubject: caf\xe9\n\nbody\n");
+	CHECK(strstr(p.info.search_headers, "x-gr\xc3\xbc\xc3\x9f: 1\nsubject: caf\xc3\xa9\n") != NULL);
+	CHECK(strstr(p.info.envelope, "{4}\r\ncaf\xe9") != NULL);
+	CHECK_STR(p.info.search_body, "body\n\n");
 	done(&p);
 }
 
