@@ -138,6 +138,47 @@ struct store_flag_result {
  * process such as `roost deliver`). Must be quick and must not call the store. */
 typedef void store_watch_fn(void *ctx, int64_t account_id, int64_t mailbox_id, uint64_t modseq);
 
+/* SEARCH (see store_search_scan): what a scan hands over besides the entry. */
+#define STORE_SCAN_SENT_DATE 1u /* the Date: header as unix time (mime_info.sent_date) */
+#define STORE_SCAN_HEADERS 2u   /* mime_info.search_headers */
+#define STORE_SCAN_BODY 4u      /* mime_info.search_body */
+
+/* A condition on a message's search text that a backend's index may use to
+ * leave entries out of a scan: NEEDLE holds when the needle (case-folded with
+ * mime_casefold, like the stored text) occurs in the header text, the body
+ * text or either (`where`); AND and OR combine two conditions. */
+enum store_text_op { STORE_TEXT_NEEDLE, STORE_TEXT_AND, STORE_TEXT_OR };
+struct store_text_filter {
+	enum store_text_op op;
+	unsigned where; /* NEEDLE: STORE_SCAN_HEADERS and/or STORE_SCAN_BODY */
+	const char *needle;
+	size_t len;
+	const struct store_text_filter *left, *right; /* AND, OR */
+};
+
+struct store_scan {
+	uint32_t uid_lo, uid_hi; /* only entries with lo <= UID <= hi */
+	unsigned want;           /* STORE_SCAN_* */
+	const struct store_text_filter *filter; /* NULL: every entry */
+};
+
+/* One entry of a scan. The pointers are valid during the callback only. */
+struct store_scan_row {
+	struct store_entry entry;
+	/* false: the message has no stored parse yet (stored before the parser
+	 * existed); what was wanted is missing here: ask store_message_info. */
+	bool parsed;
+	int64_t sent_date;
+	const char *headers; /* not NUL-terminated; NULL unless wanted */
+	size_t headers_len;
+	const char *body;
+	size_t body_len;
+};
+
+/* Called for each row in UID order; returns 0 to go on, anything else stops
+ * the scan (store_search_scan returns it). It must not call the store. */
+typedef int store_scan_fn(void *ctx, const struct store_scan_row *row);
+
 struct store_ops {
 	void (*close)(struct store *st);
 	void (*watch)(struct store *st, store_watch_fn *fn, void *ctx);
@@ -175,6 +216,8 @@ struct store_ops {
 	int (*message_info)(struct store *st, int64_t account_id, int64_t message_id, bool with_text, struct mime_info *r);
 	int (*message_info_set)(struct store *st, int64_t message_id, const struct mime_info *info);
 	void (*release_thread)(struct store *st);
+	int (*search_scan)(struct store *st, int64_t account_id, int64_t mailbox_id, const struct store_scan *scan, store_scan_fn *fn, void *ctx);
+	int (*search_index)(struct store *st, size_t max, size_t *indexed_r, size_t *pending_r);
 };
 
 struct store {
@@ -316,6 +359,21 @@ int store_message_info(struct store *st, int64_t account_id, int64_t message_id,
  * calls (the snapshot message_read streams from), so that nothing idle holds
  * back the database. */
 static inline void store_release_thread(struct store *st) { st->ops->release_thread(st); }
+
+/* SEARCH: stream the entries of a mailbox with what `scan` wants, in UID
+ * order, in one read snapshot, without parsing anything. With a filter the
+ * backend may leave out entries whose text cannot satisfy it (an index says
+ * so) and may hand over others that do not: the caller checks every row
+ * itself, so the answer stays exact, and entries the index has not seen yet
+ * are always handed over. */
+static inline int store_search_scan(struct store *st, int64_t account_id, int64_t mailbox_id, const struct store_scan *scan, store_scan_fn *fn, void *ctx)
+{ return st->ops->search_scan(st, account_id, mailbox_id, scan, fn, ctx); }
+/* Bring the search index up to date by at most `max` messages now (the
+ * backend also does it in the background). *indexed_r: messages indexed or
+ * dropped from the index; *pending_r: messages still waiting. Either may be
+ * NULL. */
+static inline int store_search_index(struct store *st, size_t max, size_t *indexed_r, size_t *pending_r)
+{ return st->ops->search_index(st, max, indexed_r, pending_r); }
 
 void store_account_clear(struct store_account *a);
 void store_uidmap_clear(struct store_uidmap *m);

@@ -142,6 +142,40 @@ static const char *const sqlite_migrations[] = {
 	"  DELETE FROM message_info WHERE message_id = old.id;"
 	"  DELETE FROM message_text WHERE message_id = old.id;"
 	"END;",
+	/* 5: the SEARCH index (sqlite-indexer.c, sqlite-search.c). Two FTS5
+	 * trigram indexes of the case-folded search text, one for the headers
+	 * and one for the body, rowid = message id; contentless and without
+	 * positions (detail=none), about the size of the text itself: a search
+	 * asks for all of a needle's trigrams and checks every candidate against
+	 * the text anyway. Text waits in search_queue until a background job
+	 * indexes it, never inside the delivery transaction; big = 1 marks text
+	 * too long to index, which every search scans instead. Text of a message
+	 * deleted after it was indexed moves to search_purge, from where a job
+	 * takes its trigrams out of the index. Every message stored so far is
+	 * queued (one without text is parsed first). */
+	"CREATE VIRTUAL TABLE search_headers USING fts5(t, content='', detail=none, columnsize=0,"
+	"  tokenize='trigram case_sensitive 1');"
+	"CREATE VIRTUAL TABLE search_body USING fts5(t, content='', detail=none, columnsize=0,"
+	"  tokenize='trigram case_sensitive 1');"
+	"CREATE TABLE search_queue ("
+	"  message_id INTEGER PRIMARY KEY,"
+	"  big INTEGER NOT NULL DEFAULT 0"
+	");"
+	"CREATE TABLE search_purge ("
+	"  message_id INTEGER PRIMARY KEY,"
+	"  headers TEXT NOT NULL,"
+	"  body TEXT NOT NULL"
+	");"
+	"CREATE TRIGGER search_text_added AFTER INSERT ON message_text BEGIN"
+	"  INSERT OR IGNORE INTO search_queue (message_id) VALUES (new.message_id);"
+	"END;"
+	"CREATE TRIGGER search_text_removed AFTER DELETE ON message_text BEGIN"
+	"  INSERT OR REPLACE INTO search_purge (message_id, headers, body)"
+	"    SELECT old.message_id, old.headers, old.body"
+	"    WHERE NOT EXISTS (SELECT 1 FROM search_queue WHERE message_id = old.message_id);"
+	"  DELETE FROM search_queue WHERE message_id = old.message_id;"
+	"END;"
+	"INSERT OR IGNORE INTO search_queue (message_id) SELECT id FROM messages;",
 };
 
 int sqlite_fail(struct sqlite_conn *c, const char *what)

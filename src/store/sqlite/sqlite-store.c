@@ -46,6 +46,8 @@ const struct store_ops sqlite_store_ops = {
 	.message_info = sqlite_message_info,
 	.message_info_set = sqlite_message_info_set,
 	.release_thread = sqlite_release_thread,
+	.search_scan = sqlite_search_scan,
+	.search_index = sqlite_search_index,
 };
 
 /* mkdir -p, with mode 0700 for every directory it creates. */
@@ -77,6 +79,7 @@ static int sqlite_mkdirs(const char *dir)
 
 static void sqlite_store_free(struct sqlite_store *st)
 {
+	sqlite_indexer_stop(st);
 	sqlite_writer_stop(st);
 	sqlite_listen_stop(st);
 	sqlite_conn_close(st->writer);
@@ -141,6 +144,7 @@ int store_open_sqlite(const char *dir, bool group_commit, struct store **st_r, c
 		*error_r = store_last_error();
 		return STORE_ERROR;
 	}
+	sqlite_indexer_start(st);
 	log_debug("event=store_open backend=sqlite path=\"%s\" group_commit=%d", st->db_path, group_commit);
 	*st_r = &st->base;
 	return STORE_OK;

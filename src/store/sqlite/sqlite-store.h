@@ -143,6 +143,9 @@ struct sqlite_store {
 	int listen_stop[2]; /* pipe that wakes the listener to exit */
 	pthread_t listen_thread;
 	char *listen_buf;
+
+	/* The background search indexer (sqlite-indexer.c), or NULL. */
+	struct sqlite_indexer *indexer;
 };
 
 extern const struct store_ops sqlite_store_ops;
@@ -289,6 +292,17 @@ int sqlite_flags_update(struct store *base, int64_t account_id, int64_t mailbox_
 			const struct store_flag_change *chg, struct store_flag_result *r);
 int sqlite_changes(struct store *base, int64_t account_id, int64_t mailbox_id, uint64_t since,
 		   struct store_entry **r, size_t *n_r, uint32_t **vanished_r, size_t *n_vanished_r);
+
+/* sqlite-search.c: SEARCH scans, using the FTS5 trigram index for candidates. */
+int sqlite_search_scan(struct store *base, int64_t account_id, int64_t mailbox_id, const struct store_scan *scan,
+		       store_scan_fn *fn, void *ctx);
+
+/* sqlite-indexer.c: the index is filled off the delivery path, in short
+ * writer jobs run by a background thread (store_search_index runs one now). */
+int sqlite_search_index(struct store *base, size_t max, size_t *indexed_r, size_t *pending_r);
+void sqlite_indexer_start(struct sqlite_store *st);
+/* Stop the background thread (returns once it has exited); idempotent. */
+void sqlite_indexer_stop(struct sqlite_store *st);
 
 static inline struct sqlite_store *sqlite_store_of(struct store *base)
 {
