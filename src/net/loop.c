@@ -367,21 +367,29 @@ static bool rate_ok(struct conn *c)
  * the input is already longer than a command may be, else false. */
 static bool conn_frame(struct conn *c, size_t *len_r, bool *toolong_r)
 {
-	size_t used = buf_used(&c->in);
 	size_t max = c->proto->max_command;
-	size_t taken = 0;
-	ssize_t n = c->proto->frame(c->session, used ? buf_head(&c->in) : "", used > max + 1 ? max + 1 : used, &taken);
-	if (taken > 0) {
-		buf_consume(&c->in, taken);
-		if (buf_used(&c->in) == 0)
-			buf_free(&c->in);
+	for (;;) {
+		size_t used = buf_used(&c->in);
+		size_t taken = 0;
+		ssize_t n = c->proto->frame(c->session, used ? buf_head(&c->in) : "", used > max + 1 ? max + 1 : used,
+					    &taken);
+		if (taken > 0) {
+			buf_consume(&c->in, taken);
+			if (buf_used(&c->in) == 0)
+				buf_free(&c->in);
+		}
+		*toolong_r = n == FRAME_TOOLONG || (n == 0 && buf_used(&c->in) > max);
+		if (n > 0 || n == FRAME_TAKEN) {
+			*len_r = n > 0 ? (size_t)n : 0;
+			return true;
+		}
+		/* frame() sees at most max+1 bytes at a time. When it took them all
+		 * (an IMAP literal longer than that) and more input is already
+		 * here, offer the rest now: no socket event will come for it. */
+		if (n == 0 && taken > 0 && buf_used(&c->in) > 0)
+			continue;
+		return false;
 	}
-	*toolong_r = n == FRAME_TOOLONG || (n == 0 && buf_used(&c->in) > max);
-	if (n > 0 || n == FRAME_TAKEN) {
-		*len_r = n > 0 ? (size_t)n : 0;
-		return true;
-	}
-	return false;
 }
 
 /* Worker thread, after run() returned RUN_DONE for a command: when the next
