@@ -8,6 +8,7 @@
 #include "test.h"
 
 #include <dirent.h>
+#include <pthread.h>
 #include <stdint.h>
 
 #include "core/buf.h"
@@ -1539,4 +1540,53 @@ TEST(corpus_exact_values)
 	CHECK(strstr(p.info.search_headers, "subject: \xe6\x97\xa5\xe6\x9c\xac\xe8\xaa\x9e\n") != NULL);
 	CHECK_EQ_INT(p.info.sent_date, 1717212780);
 	done(&p);
+}
+
+/* Parsing keeps no shared state: threads parsing at once agree with a
+ * parse made alone (charset conversion and folding included). */
+struct par_job {
+	const char *msg;
+	size_t len;
+	char *search;
+	bool same;
+};
+
+static void *par_run(void *arg)
+{
+	struct par_job *j = arg;
+	j->same = true;
+	for (int i = 0; i < 20; i++) {
+		struct mime_info info;
+		mime_parse(j->msg, j->len, &info);
+		if (strcmp(info.search_body, j->search) != 0)
+			j->same = false;
+		mime_info_clear(&info);
+	}
+	return NULL;
+}
+
+TEST(parallel_parses_agree)
+{
+	static const char *const files[] = {"gen-rfc2047-charsets.eml", "gen-iso-2022-jp.eml", "gen-utf16-utf7-parts.eml",
+		"gen-alternative-qp.eml"};
+	struct parsed p[ARRAY_LEN(files)];
+	struct par_job jobs[ARRAY_LEN(files)];
+	pthread_t th[ARRAY_LEN(files)];
+	size_t n = 0;
+	for (size_t i = 0; i < ARRAY_LEN(files); i++)
+		if (load_corpus(files[i], &p[n])) {
+			jobs[n] = (struct par_job){p[n].msg, p[n].len, p[n].info.search_body, false};
+			n++;
+		}
+	if (n == 0) {
+		printf("  (corpus not found: skipped)\n");
+		return;
+	}
+	for (size_t i = 0; i < n; i++)
+		CHECK(pthread_create(&th[i], NULL, par_run, &jobs[i]) == 0);
+	for (size_t i = 0; i < n; i++) {
+		pthread_join(th[i], NULL);
+		CHECK(jobs[i].same);
+		done(&p[i]);
+	}
 }
