@@ -12,7 +12,11 @@
  * text/plain, as RFC 2045 says), in time and memory linear in its size, with
  * named limits on nesting and part count. fuzz/fuzz-mime.c holds it to that.
  *
- * The input is the stored form: CRLF line endings (a bare LF is tolerated). */
+ * The input is the stored form: CRLF line endings (a bare LF is tolerated).
+ * A header ends after its empty line, or before the first line that is neither
+ * a field nor a continuation line (then the body starts there, as in
+ * "Subject: x" followed directly by text); a leading mbox "From " line is
+ * part of the message header. */
 #ifndef ROOST_MIME_H
 #define ROOST_MIME_H
 
