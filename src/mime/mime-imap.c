@@ -305,9 +305,22 @@ static size_t render_addresses(const char *s, size_t len, struct buf *out)
 			size_t stop = find_special(v, i, n, in_group ? ",;<" : ",<");
 			size_t at = find_special(v, i, stop, "@");
 			addr_text(v, i, at, &box);
-			if (at < stop)
-				addr_text(v, at + 1, stop, &host);
 			end = stop;
+			if (at < stop) {
+				/* The domain ends where a blank separates two words:
+				 * "a@b.example c@d.example" lacks a comma. */
+				size_t k = at + 1;
+				bool prev_word = false;
+				for (; k < stop; k++) {
+					bool word = v[k].type == TK_ATOM || v[k].type == TK_QSTR || v[k].type == TK_DLIT;
+					if (word && prev_word && v[k].ws_before)
+						break;
+					if (v[k].type != TK_COMMENT)
+						prev_word = word;
+				}
+				addr_text(v, at + 1, k, &host);
+				end = k;
+			}
 			first_comment(v, start, end, &name);
 		}
 		if (buf_used(&name) || buf_used(&box) || buf_used(&host)) {

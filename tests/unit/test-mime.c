@@ -636,6 +636,28 @@ TEST(address_groups_and_edge_cases)
 	done(&p);
 }
 
+/* The address examples of RFC 5322 appendix A, and a missing comma. */
+TEST(rfc5322_appendix_addresses)
+{
+	struct parsed p;
+	parse(&p, "From: Pete(A nice \\) chap) <pete(his account)@silly.test(his host)>\n"
+		  "To: A Group:Ed Jones <c@a.test>,joe@where.test,John <jdoe@one.test>;, Who? <one@y.test>\n"
+		  "Cc: <boss@nil.test>, \"Giant; \\\"Big\\\" Box\" <sysservices@example.net>\n"
+		  "Bcc: Mary Smith <@node.test:mary@example.net>, Joe Q. Public <john.q.public@example.com>,\n"
+		  " a@b.example c@d.example\n"
+		  "Sender: Joe <joe@example.org> (comment)\n"
+		  "\n");
+	CHECK_STR(p.info.envelope,
+		"(NIL NIL ((\"Pete\" NIL \"pete\" \"silly.test\")) ((\"Joe\" NIL \"joe\" \"example.org\")) "
+		"((\"Pete\" NIL \"pete\" \"silly.test\")) "
+		"((NIL NIL \"A Group\" NIL)(\"Ed Jones\" NIL \"c\" \"a.test\")(NIL NIL \"joe\" \"where.test\")"
+		"(\"John\" NIL \"jdoe\" \"one.test\")(NIL NIL NIL NIL)(\"Who?\" NIL \"one\" \"y.test\")) "
+		"((NIL NIL \"boss\" \"nil.test\")(\"Giant; \\\"Big\\\" Box\" NIL \"sysservices\" \"example.net\")) "
+		"((\"Mary Smith\" \"@node.test\" \"mary\" \"example.net\")(\"Joe Q. Public\" NIL \"john.q.public\" "
+		"\"example.com\")(NIL NIL \"a\" \"b.example\")(NIL NIL \"c\" \"d.example\")) NIL NIL)");
+	done(&p);
+}
+
 TEST(encoded_words)
 {
 	struct parsed p;
