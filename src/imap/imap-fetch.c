@@ -666,6 +666,33 @@ static enum run_result fetch_resume(struct imap_session *s)
 	return fetch_finish(s);
 }
 
+/* Entries can carry keywords another session defined after this view last
+ * announced its list: announce the current list (FLAGS, PERMANENTFLAGS)
+ * before the FETCH responses that name them, or their FLAGS would leave the
+ * new keywords out. On a store failure the list stays as it was. */
+static void announce_new_keywords(struct imap_session *s, const struct store_entry *e, size_t n)
+{
+	struct imap_view *v = s->view;
+	uint64_t known = v->n_keywords >= 64 ? UINT64_MAX : ((uint64_t)1 << v->n_keywords) - 1;
+	size_t i = 0;
+	while (i < n && !(e[i].keywords & ~known))
+		i++;
+	if (i == n)
+		return;
+	struct store_mailbox mb = {0};
+	if (store_mailbox_get(s->store, s->account_id, v->mailbox_id, &mb) != STORE_OK)
+		return;
+	if (mb.n_keywords > v->n_keywords) {
+		store_strings_free(v->keywords, v->n_keywords);
+		v->keywords = mb.keywords;
+		v->n_keywords = mb.n_keywords;
+		mb.keywords = NULL;
+		mb.n_keywords = 0;
+		imap_write_flag_lists(s);
+	}
+	store_mailbox_clear(&mb);
+}
+
 /* \Seen for the messages a non-peek section fetch reads. */
 static int mark_seen(struct imap_session *s, struct imap_fetch *f)
 {
@@ -801,6 +828,8 @@ enum run_result imap_cmd_fetch(struct imap_session *s, const struct imap_command
 		return imap_ok(s, "Fetch completed");
 	}
 	rc = store_entries(s->store, s->account_id, s->view->mailbox_id, 0, &f->ents, &f->n_ents);
+	if (rc == STORE_OK)
+		announce_new_keywords(s, f->ents, f->n_ents);
 	if (rc == STORE_OK && f->set_seen && !s->view->readonly)
 		rc = mark_seen(s, f);
 	if (rc != STORE_OK) {
