@@ -3,11 +3,12 @@
  * (schema step 5) and takes the text of deleted messages out again.
  *
  * Delivery only queues a message id (a trigger on message_text); indexing
- * costs about a millisecond per message, far more than storing one, so it
+ * costs about two milliseconds per message, far more than storing one, so it
  * never happens inside a delivery's transaction. The thread instead submits
  * short jobs to the writer (at most SQLITE_INDEX_JOB_MS of work each, with a
- * pause between them), so a delivery waits behind at most one of them and the
- * index is durable like everything else. Searches stay exact meanwhile: what
+ * pause between them), and a job makes way as soon as other writes wait, so
+ * a delivery waits behind at most one message's indexing; the index is
+ * durable like everything else. Searches stay exact meanwhile: what
  * is still queued is scanned (sqlite-search.c). The thread stops promptly when
  * the store closes: a job gives up between two messages once asked to. */
 #include <errno.h>
@@ -25,6 +26,7 @@
 #define SQLITE_INDEX_ERROR_MS 10000 /* after a failed job */
 #define SQLITE_INDEX_JOB_MS 50     /* writer time one job may take, give or take one message */
 #define SQLITE_INDEX_PAUSE_MS 10   /* between jobs of a backlog */
+#define SQLITE_INDEX_YIELD_MS 50   /* after a job that made way for other writes */
 #define SQLITE_INDEX_JOB_MAX 256   /* messages one job looks at */
 /* Longer text (or text that is not UTF-8, where FTS5's character boundaries
  * could differ from the needle's) is scanned by every search instead. */
@@ -40,19 +42,32 @@ struct sqlite_indexer {
 
 /* One writer job: index queued text, drop purged text. */
 struct sqlite_index_job {
+	struct sqlite_store *st;
 	size_t max;
 	int64_t after;        /* queue position: ids above this */
 	atomic_bool *halting; /* may be NULL */
 	size_t done;          /* messages indexed, purged, or dropped */
 	bool more;            /* the job stopped before it ran out of work */
+	bool yielded;         /* ... because other writes were waiting */
 	/* Queued messages without text: stored before the parser existed. */
 	int64_t *unparsed, *unparsed_account;
 	size_t n_unparsed;
 };
 
-static bool sqlite_index_halted(const struct sqlite_index_job *j)
+/* Whether the job should end after the message it has done: its time is
+ * up, the store is closing, or other writes wait for the writer (deliveries
+ * come first; the index catches up when they are done). */
+static bool sqlite_index_stop_now(struct sqlite_index_job *j, int64_t deadline)
 {
-	return j->halting != NULL && atomic_load(j->halting);
+	if (j->done == 0)
+		return false; /* at least one message per job */
+	if (time_mono_ms() >= deadline || (j->halting != NULL && atomic_load(j->halting)))
+		return true;
+	pthread_mutex_lock(&j->st->lock);
+	bool waiting = j->st->queue_head != NULL;
+	pthread_mutex_unlock(&j->st->lock);
+	j->yielded |= waiting;
+	return waiting;
 }
 
 /* Up to max ids from a single-column query with ?1 = after, ?2 = limit. */
@@ -112,7 +127,7 @@ static int sqlite_index_purge(struct sqlite_conn *w, struct sqlite_index_job *j,
 	if (n == j->max)
 		j->more = true;
 	for (size_t i = 0; i < n && rc == STORE_OK; i++) {
-		if (j->done > 0 && (time_mono_ms() >= deadline || sqlite_index_halted(j))) {
+		if (sqlite_index_stop_now(j, deadline)) {
 			j->more = true;
 			break;
 		}
@@ -183,7 +198,7 @@ static int sqlite_index_queue(struct sqlite_conn *w, struct sqlite_index_job *j,
 	if (n == j->max)
 		j->more = true;
 	for (size_t i = 0; i < n && rc == STORE_OK; i++) {
-		if (j->done > 0 && (time_mono_ms() >= deadline || sqlite_index_halted(j))) {
+		if (sqlite_index_stop_now(j, deadline)) {
 			j->more = true;
 			break;
 		}
@@ -209,8 +224,21 @@ static int sqlite_index_queue(struct sqlite_conn *w, struct sqlite_index_job *j,
 		const char *h = (const char *)sqlite3_column_text(t, 0), *b = (const char *)sqlite3_column_text(t, 1);
 		bool big = hlen + blen > SQLITE_INDEX_MAX_TEXT || (h && !utf8_valid(h, hlen)) ||
 			   (b && !utf8_valid(b, blen));
-		if (!big)
-			rc = sqlite_index_put(w, ids[i], t, false);
+		if (!big) {
+			/* A message the index refuses is scanned instead, rather
+			 * than blocking the queue behind it. */
+			rc = sqlite_exec(w, "SAVEPOINT search_message");
+			if (rc == STORE_OK && sqlite_index_put(w, ids[i], t, false) != STORE_OK) {
+				log_warn("event=search_index_refused message=%lld error=\"%s\"", (long long)ids[i],
+					 store_last_error());
+				big = true;
+				for (size_t k = 0; k < w->n_stmts; k++)
+					sqlite3_reset(w->stmts[k].stmt);
+				rc = sqlite_exec(w, "ROLLBACK TO search_message");
+			}
+			if (rc == STORE_OK)
+				rc = sqlite_exec(w, "RELEASE search_message");
+		}
 		sqlite3_reset(t);
 		if (rc != STORE_OK)
 			break;
@@ -230,12 +258,13 @@ static int sqlite_index_queue(struct sqlite_conn *w, struct sqlite_index_job *j,
 
 static int sqlite_index_job_run(struct sqlite_store *st, struct sqlite_conn *w, void *arg, struct sqlite_changes *ch)
 {
-	(void)st;
 	(void)ch; /* the index is no mailbox change: nobody is notified */
 	struct sqlite_index_job *j = arg;
 	int64_t deadline = time_mono_ms() + SQLITE_INDEX_JOB_MS;
+	j->st = st;
 	j->done = 0;
 	j->more = false;
+	j->yielded = false;
 	int rc = sqlite_index_purge(w, j, deadline);
 	if (rc == STORE_OK && !j->more)
 		rc = sqlite_index_queue(w, j, deadline);
@@ -297,11 +326,13 @@ static bool sqlite_index_has_work(struct sqlite_store *st)
 	return any != 0;
 }
 
-/* Run jobs until max messages were handled or nothing is left. */
-static int sqlite_index_run(struct sqlite_store *st, size_t max, atomic_bool *halting, size_t *indexed_r)
+/* Run jobs until max messages were handled or nothing is left; *yielded_r
+ * (may be NULL) tells whether the last job made way for other writes. */
+static int sqlite_index_run(struct sqlite_store *st, size_t max, atomic_bool *halting, size_t *indexed_r,
+			    bool *yielded_r)
 {
 	size_t total = 0;
-	struct sqlite_index_job j = {.halting = halting};
+	struct sqlite_index_job j = {.st = st, .halting = halting};
 	int rc = STORE_OK;
 	while (total < max && !(halting && atomic_load(halting))) {
 		j.max = max - total < SQLITE_INDEX_JOB_MAX ? max - total : SQLITE_INDEX_JOB_MAX;
@@ -321,6 +352,8 @@ static int sqlite_index_run(struct sqlite_store *st, size_t max, atomic_bool *ha
 	}
 	if (indexed_r)
 		*indexed_r = total;
+	if (yielded_r)
+		*yielded_r = j.yielded;
 	return rc;
 }
 
@@ -331,7 +364,7 @@ int sqlite_search_index(struct store *base, size_t max, size_t *indexed_r, size_
 		*indexed_r = 0;
 	if (pending_r)
 		*pending_r = 0;
-	int rc = sqlite_index_run(st, max, NULL, indexed_r);
+	int rc = sqlite_index_run(st, max, NULL, indexed_r, NULL);
 	if (rc == STORE_OK && pending_r)
 		rc = sqlite_index_pending(st, pending_r);
 	return rc;
@@ -370,8 +403,9 @@ static void *sqlite_indexer_main(void *arg)
 		size_t done = 0;
 		int64_t t0 = time_mono_ms();
 		int rc = STORE_OK;
+		bool yielded = false;
 		if (sqlite_index_has_work(st))
-			rc = sqlite_index_run(st, SQLITE_INDEX_JOB_MAX, &ix->halting, &done);
+			rc = sqlite_index_run(st, SQLITE_INDEX_JOB_MAX, &ix->halting, &done, &yielded);
 		if (rc != STORE_OK) {
 			if (!atomic_load(&ix->halting))
 				log_warn("event=search_index_failed error=\"%s\"", store_last_error());
@@ -382,7 +416,7 @@ static void *sqlite_indexer_main(void *arg)
 			if (run == 0)
 				run_start = t0;
 			run += done;
-			wait = SQLITE_INDEX_PAUSE_MS;
+			wait = yielded ? SQLITE_INDEX_YIELD_MS : SQLITE_INDEX_PAUSE_MS;
 			continue;
 		}
 		if (run > 0) {
