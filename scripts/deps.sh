@@ -6,7 +6,7 @@ set -eu
 
 pkgs_build="gcc make pkg-config libssl-dev libsqlite3-dev libcrypt-dev openssl"
 pkgs_test="python3 python3-pytest curl fetchmail getmail6 mpop sqlite3 procps"
-pkgs_bench="dovecot-pop3d python3"
+pkgs_bench="dovecot-pop3d dovecot-imapd python3"
 pkgs_fuzz="clang libclang-rt-14-dev"
 # The IMAP real-client tests: two-way sync tools, a Lua filter, a terminal
 # reader driven under tmux, imaplib2 for IDLE, and Node for imapflow (npm below).
