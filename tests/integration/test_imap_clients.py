@@ -262,9 +262,29 @@ class Node:
         assert code == 0, "\n".join(self.seen)
         return json.loads(ln[len("RESULT "):])
 
+    def kill(self):
+        """A failed test does not leave node running until its own timeout."""
+        if self.p.poll() is None:
+            self.p.kill()
+        self.p.wait(30)
+        self.p.stdin.close()
+        self.p.stdout.close()
+
 
 def imapflow(server, scenario, **kw):
-    return Node(server, scenario, **kw).result()
+    node = Node(server, scenario, **kw)
+    try:
+        return node.result()
+    finally:
+        node.kill()
+
+
+@pytest.fixture
+def node_kill():
+    nodes = []
+    yield nodes.append
+    for n in nodes:
+        n.kill()
 
 
 @pytest.mark.parametrize("mode", ["tls", "starttls"])
@@ -289,9 +309,10 @@ def test_imapflow_login_list_fetch(mailsrv, mode):
     assert res["msgs"][2]["from"] == ["alice@example.org"]
 
 
-def test_imapflow_idle_woken_by_other_sessions(mailsrv, work):
+def test_imapflow_idle_woken_by_other_sessions(mailsrv, node_kill):
     n = len(SET)
     node = Node(mailsrv, "idle", extra_env={"IDLE_ROUNDS": "4"})
+    node_kill(node)
     # 1: a delivery by another process (the MDA).
     node.expect("IDLING 1")
     mailsrv.deliver(USER, message("idle wake one"))
