@@ -208,7 +208,8 @@ void imap_write_mailbox(struct imap_session *s, const char *name)
 
 const char *imap_arg_string(const struct imap_arg *a)
 {
-	if (a->type == IMAP_ARG_ATOM || a->type == IMAP_ARG_NUMBER || a->type == IMAP_ARG_QUOTED ||
+	/* An unquoted NIL is the atom "NIL" wherever a string is expected. */
+	if (a->type == IMAP_ARG_ATOM || a->type == IMAP_ARG_NUMBER || a->type == IMAP_ARG_QUOTED || a->type == IMAP_ARG_NIL ||
 	    (a->type == IMAP_ARG_LITERAL && !(a->flags & IMAP_ARG_LITERAL8)))
 		return a->str;
 	return NULL;

@@ -75,7 +75,9 @@ TEST(defaults)
 	CHECK_EQ_STR(config_str(cfg, "log.level"), "info");
 	CHECK_EQ_STR(config_str(cfg, "pop3.listen"), root ? "0.0.0.0:110" : "0.0.0.0:1110");
 	CHECK_EQ_STR(config_str(cfg, "pop3s.listen"), root ? "0.0.0.0:995" : "0.0.0.0:1995");
-	CHECK_EQ_STR(config_str(cfg, "imap.listen"), "");
+	CHECK_EQ_STR(config_str(cfg, "imap.listen"), root ? "0.0.0.0:143" : "0.0.0.0:1143");
+	CHECK_EQ_STR(config_str(cfg, "imaps.listen"), root ? "0.0.0.0:993" : "0.0.0.0:1993");
+	CHECK_EQ_STR(config_str(cfg, "smtp.listen"), "");
 	CHECK_EQ_STR(config_str(cfg, "pop3.delete_mode"), "expunge");
 	CHECK_EQ_STR(config_str(cfg, "pop3.delete_folder"), "Trash");
 	CHECK(!config_bool(cfg, "auth.allow_plaintext"));
