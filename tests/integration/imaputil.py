@@ -35,7 +35,7 @@ def imap_server(base_tmp):
     s.stop()
 
 
-class Closed(Exception):
+class Closed(EOFError):
     """The server closed the connection."""
 
 
@@ -64,7 +64,8 @@ class Imap:
             raise Closed("connection closed; unread: %r" % bytes(self.buf[:200]))
         self.buf += chunk
 
-    def line(self):
+    def raw_line(self):
+        """One line without its CRLF (a literal's data is not read)."""
         while True:
             i = self.buf.find(b"\r\n")
             if i >= 0:
@@ -81,13 +82,15 @@ class Imap:
         return out
 
     def response(self):
-        out = self.line()
+        out = self.raw_line()
         while True:
             m = LITERAL_AT_END.search(out)
             if not m or out.startswith(b"+"):
                 return out
             out += b"\r\n" + self.read_exact(int(m.group(1)))
-            out += self.line()
+            out += self.raw_line()
+
+    line = raw_line
 
     def read_all_until_closed(self, timeout=10):
         self.sock.settimeout(timeout)
