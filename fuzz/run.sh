@@ -18,9 +18,10 @@ build pop3-stuff src/pop3/pop3-stuff.c $core
 build config $core
 build sasl src/auth/sasl.c $core
 build imap-parse src/imap/imap-parse.c $core
+build imap-search src/imap/imap-search-parse.c src/imap/imap-seqset.c src/imap/imap-parse.c src/mime/mime-*.c $core
 build mime src/mime/mime-*.c $core
 status=0
-for t in pop3-cmd pop3-stuff config sasl imap-parse mime; do
+for t in pop3-cmd pop3-stuff config sasl imap-parse imap-search mime; do
 	corpus="$out/corpus-$t"
 	mkdir -p "$corpus"
 	dict=""
