@@ -422,6 +422,14 @@ static void filter_header(const struct fetch_item *it, const char *h, size_t len
 	buf_append(out, "\r\n", 2);
 }
 
+/* IMAP literals may not carry NUL (only BINARY's literal8 may): a message
+ * that holds one is sent with 0x80 in its place, the length unchanged. */
+static void nul_to_8bit(char *p, size_t n)
+{
+	for (char *z = memchr(p, '\0', n); z != NULL; z = memchr(z + 1, '\0', n - (size_t)(z + 1 - p)))
+		*z = (char)0x80;
+}
+
 static void write_literal_head(struct buf *out, uint64_t n, bool binary8)
 {
 	buf_printf(out, "%s{%llu}\r\n", binary8 ? "~" : "", (unsigned long long)n);
@@ -528,6 +536,7 @@ static int write_item(struct imap_session *s, struct imap_fetch *f, const struct
 			buf_printf(out, "<%llu>", (unsigned long long)it->p_off);
 		buf_append(out, " ", 1);
 		write_literal_head(out, b, false);
+		nul_to_8bit(buf_head(&sel) + a, b);
 		buf_append(out, buf_head(&sel) + a, b);
 		buf_free(&sel);
 		return 0;
@@ -562,6 +571,7 @@ static int stream_step(struct imap_session *s, struct imap_fetch *f)
 		memset(f->chunk, ' ', want);
 		got = want;
 	}
+	nul_to_8bit(f->chunk, got);
 	conn_write(s->c, f->chunk, got);
 	f->off += got;
 	f->left -= got;

@@ -567,3 +567,14 @@ def test_pop3_and_imap_stay_coherent(srv):
     assert count == 1
     assert b"body 2" in b"\r\n".join(p.retr(1)[1])
     p.quit()
+
+
+def test_nul_bytes_only_in_binary(srv):
+    data = b"Subject: nul\r\n\r\nab\x00cd\r\n"
+    srv.deliver("alice", data)
+    with wire(srv) as w:
+        w.ok("SELECT INBOX")
+        u, t = w.ok("FETCH 1 BODY.PEEK[]")
+        assert fetch_literal(u[0]) == data.replace(b"\x00", b"\x80")
+        u, t = w.ok("FETCH 1 BINARY.PEEK[]")
+        assert b"BINARY[] ~{%d}\r\n" % len(data) in u[0] and data in u[0]
