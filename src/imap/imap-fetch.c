@@ -837,7 +837,9 @@ enum run_result imap_cmd_fetch(struct imap_session *s, const struct imap_command
 		imap_fetch_free(f);
 		return imap_ok(s, "Fetch completed");
 	}
-	rc = store_entries(s->store, s->account_id, s->view->mailbox_id, 0, &f->ents, &f->n_ents);
+	/* Only the UID range the set spans (seqs ascend, and so do their UIDs). */
+	rc = store_entries_range(s->store, s->account_id, s->view->mailbox_id, s->view->uids[f->seqs[0] - 1],
+				 s->view->uids[f->seqs[f->n - 1] - 1], &f->ents, &f->n_ents);
 	if (rc == STORE_OK)
 		announce_new_keywords(s, f->ents, f->n_ents);
 	if (rc == STORE_OK && f->set_seen && !s->view->readonly)

@@ -205,6 +205,7 @@ struct store_ops {
 	/* data is CRLF-normalised already; info may be NULL (parsed on first use). */
 	int (*deliver)(struct store *st, const char *data, size_t len, const struct mime_info *info, struct store_target *targets, size_t n_targets);
 	int (*entries)(struct store *st, int64_t account_id, int64_t mailbox_id, int64_t since, struct store_entry **r, size_t *n_r);
+	int (*entries_range)(struct store *st, int64_t account_id, int64_t mailbox_id, uint32_t uid_lo, uint32_t uid_hi, struct store_entry **r, size_t *n_r);
 	int (*message_read)(struct store *st, int64_t account_id, int64_t message_id, uint64_t offset, void *buf, size_t len, size_t *n_r);
 	int (*expunge)(struct store *st, int64_t account_id, int64_t mailbox_id, const uint32_t *uids, size_t n);
 	int (*move)(struct store *st, int64_t account_id, int64_t from_mailbox_id, int64_t to_mailbox_id, const uint32_t *uids, size_t n, struct store_uidmap *map_r);
@@ -315,6 +316,9 @@ int store_deliver(struct store *st, const char *data, size_t len, struct store_t
  * is non-zero only entries with internal_date >= since. */
 static inline int store_entries(struct store *st, int64_t account_id, int64_t mailbox_id, int64_t since, struct store_entry **r, size_t *n_r)
 { return st->ops->entries(st, account_id, mailbox_id, since, r, n_r); }
+/* The entries with uid_lo <= UID <= uid_hi, in UID order (free()). */
+static inline int store_entries_range(struct store *st, int64_t account_id, int64_t mailbox_id, uint32_t uid_lo, uint32_t uid_hi, struct store_entry **r, size_t *n_r)
+{ return st->ops->entries_range(st, account_id, mailbox_id, uid_lo, uid_hi, r, n_r); }
 /* Read up to len bytes of stored content from offset; *n_r < len only at the end.
  * Consecutive reads on one thread share a snapshot (one read transaction), so
  * content expunged meanwhile may still be read until the thread makes another

@@ -566,6 +566,21 @@ TEST(entries_since)
 	CHECK_EQ_INT(store_entries(st, acct, inbox, 0, &e, &n), STORE_OK);
 	CHECK_EQ_INT(n, 5);
 	free(e);
+	/* By UID range. */
+	CHECK_EQ_INT(store_entries_range(st, acct, inbox, 2, 4, &e, &n), STORE_OK);
+	CHECK_EQ_INT(n, 3);
+	if (n == 3) {
+		CHECK_EQ_INT(e[0].uid, 2);
+		CHECK_EQ_INT(e[2].uid, 4);
+	}
+	free(e);
+	CHECK_EQ_INT(store_entries_range(st, acct, inbox, 5, UINT32_MAX, &e, &n), STORE_OK);
+	CHECK_EQ_INT(n, 1);
+	free(e);
+	CHECK_EQ_INT(store_entries_range(st, acct, inbox, 6, 9, &e, &n), STORE_OK);
+	CHECK_EQ_INT(n, 0);
+	free(e);
+	CHECK_EQ_INT(store_entries_range(st, acct, 31337, 1, 9, &e, &n), STORE_NOTFOUND);
 	store_close(st);
 	test_rmrf(dir);
 	free(dir);

@@ -362,8 +362,10 @@ int sqlite_deliver(struct store *base, const char *data, size_t len, const struc
 
 /* --- entries --- */
 
-int sqlite_entries(struct store *base, int64_t account_id, int64_t mailbox_id, int64_t since, struct store_entry **r,
-		   size_t *n_r)
+/* The entries a query selects, in UID order; ?3 and ?4 are bound to a and b
+ * (binding a parameter the query does not have is a no-op). */
+static int entries_query(struct store *base, int64_t account_id, int64_t mailbox_id, const char *sql, int64_t a,
+			 int64_t b, struct store_entry **r, size_t *n_r)
 {
 	*r = NULL;
 	*n_r = 0;
@@ -374,8 +376,7 @@ int sqlite_entries(struct store *base, int64_t account_id, int64_t mailbox_id, i
 	int ret = sqlite_mailbox_modseq(c, account_id, mailbox_id, &modseq);
 	sqlite3_stmt *s = NULL;
 	if (ret == STORE_OK) {
-		s = sqlite_stmt(c, "SELECT " SQLITE_ENTRY_COLUMNS " FROM entries"
-				   " WHERE account_id = ? AND mailbox_id = ? AND internal_date >= ? ORDER BY uid");
+		s = sqlite_stmt(c, sql);
 		if (s == NULL)
 			ret = STORE_ERROR;
 	}
@@ -384,7 +385,8 @@ int sqlite_entries(struct store *base, int64_t account_id, int64_t mailbox_id, i
 	if (ret == STORE_OK) {
 		sqlite3_bind_int64(s, 1, account_id);
 		sqlite3_bind_int64(s, 2, mailbox_id);
-		sqlite3_bind_int64(s, 3, since ? since : INT64_MIN);
+		sqlite3_bind_int64(s, 3, a);
+		sqlite3_bind_int64(s, 4, b);
 		int rc;
 		while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
 			if (n == cap) {
@@ -405,6 +407,24 @@ int sqlite_entries(struct store *base, int64_t account_id, int64_t mailbox_id, i
 	*r = v;
 	*n_r = n;
 	return STORE_OK;
+}
+
+int sqlite_entries(struct store *base, int64_t account_id, int64_t mailbox_id, int64_t since, struct store_entry **r,
+		   size_t *n_r)
+{
+	return entries_query(base, account_id, mailbox_id,
+			     "SELECT " SQLITE_ENTRY_COLUMNS " FROM entries"
+			     " WHERE account_id = ?1 AND mailbox_id = ?2 AND internal_date >= ?3 ORDER BY uid",
+			     since ? since : INT64_MIN, 0, r, n_r);
+}
+
+int sqlite_entries_range(struct store *base, int64_t account_id, int64_t mailbox_id, uint32_t uid_lo, uint32_t uid_hi,
+			 struct store_entry **r, size_t *n_r)
+{
+	return entries_query(base, account_id, mailbox_id,
+			     "SELECT " SQLITE_ENTRY_COLUMNS " FROM entries"
+			     " WHERE account_id = ?1 AND mailbox_id = ?2 AND uid BETWEEN ?3 AND ?4 ORDER BY uid",
+			     uid_lo, uid_hi, r, n_r);
 }
 
 /* --- message_read --- */

@@ -37,6 +37,7 @@ const struct store_ops sqlite_store_ops = {
 	.subscriptions = sqlite_subscriptions,
 	.deliver = sqlite_deliver,
 	.entries = sqlite_entries,
+	.entries_range = sqlite_entries_range,
 	.message_read = sqlite_message_read,
 	.expunge = sqlite_expunge,
 	.move = sqlite_move,
