@@ -84,6 +84,24 @@ int64_t time_now(void)
 	return (int64_t)time(NULL);
 }
 
+int64_t days_from_civil(int64_t y, int m, int d)
+{
+	/* H. Hinnant's algorithm: eras of 400 years, March-based years. */
+	y -= m <= 2;
+	int64_t era = (y >= 0 ? y : y - 399) / 400;
+	int64_t yoe = y - era * 400;
+	int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+	int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+	return era * 146097 + doe - 719468;
+}
+
+int days_in_month(int64_t y, int m)
+{
+	static const int days[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+	bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+	return m == 2 && leap ? 29 : days[m - 1];
+}
+
 static int lower(int c)
 {
 	return (c >= 'A' && c <= 'Z') ? c + 32 : c;

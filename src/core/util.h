@@ -24,6 +24,10 @@ void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 /* Milliseconds since an arbitrary point (CLOCK_MONOTONIC) and seconds since the epoch. */
 int64_t time_mono_ms(void);
 int64_t time_now(void);
+/* Days since 1970-01-01 of a proleptic Gregorian date (month 1..12). */
+int64_t days_from_civil(int64_t y, int m, int d);
+/* Days in a month of a year (month 1..12). */
+int days_in_month(int64_t y, int m);
 
 /* ASCII case-insensitive comparisons that ignore the locale. */
 bool str_ieq(const char *a, const char *b);

@@ -70,16 +70,6 @@ static int64_t day_of(int64_t t)
 	return t >= 0 ? t / 86400 : -((-t + 86399) / 86400);
 }
 
-static int64_t days_from_civil(int64_t y, int m, int d)
-{
-	y -= m <= 2;
-	int64_t era = (y >= 0 ? y : y - 399) / 400;
-	int64_t yoe = y - era * 400;
-	int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-	int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-	return era * 146097 + doe - 719468;
-}
-
 /* Skip white space and (nested) comments. */
 static const char *skip_cfws(const char *p, const char *end)
 {

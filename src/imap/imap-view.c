@@ -93,7 +93,8 @@ void imap_view_close(struct imap_session *s)
 	s->saved_valid = false;
 }
 
-uint32_t imap_view_seq(const struct imap_view *v, uint32_t uid)
+/* First index in the view whose UID is >= uid. */
+static size_t lower_bound(const struct imap_view *v, uint32_t uid)
 {
 	size_t lo = 0, hi = v->n;
 	while (lo < hi) {
@@ -103,7 +104,13 @@ uint32_t imap_view_seq(const struct imap_view *v, uint32_t uid)
 		else
 			hi = mid;
 	}
-	return lo < v->n && v->uids[lo] == uid ? (uint32_t)lo + 1 : 0;
+	return lo;
+}
+
+uint32_t imap_view_seq(const struct imap_view *v, uint32_t uid)
+{
+	size_t i = lower_bound(v, uid);
+	return i < v->n && v->uids[i] == uid ? (uint32_t)i + 1 : 0;
 }
 
 int imap_view_keyword(const struct imap_view *v, const char *name)
@@ -266,20 +273,6 @@ int imap_view_sync(struct imap_session *s, bool allow_expunge, uint64_t skip_mod
 }
 
 /* ---------------- sequence sets ---------------- */
-
-/* First index in the view whose UID is >= uid. */
-static size_t lower_bound(const struct imap_view *v, uint32_t uid)
-{
-	size_t lo = 0, hi = v->n;
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		if (v->uids[mid] < uid)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo;
-}
 
 int imap_seqset_resolve(struct imap_session *s, const char *set, bool uid, uint32_t **seqs_r, size_t *n_r,
 			const char **error_r)
