@@ -5,6 +5,7 @@
 #define ROOST_CORE_BUF_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 struct buf {
 	char *data;
@@ -27,5 +28,7 @@ void buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(print
 void buf_consume(struct buf *b, size_t n);
 void buf_clear(struct buf *b);
 void buf_free(struct buf *b);
+/* Append code point cp as UTF-8 (U+FFFD for a surrogate or above U+10FFFF). */
+void buf_put_utf8(struct buf *b, uint32_t cp);
 
 #endif

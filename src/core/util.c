@@ -235,43 +235,55 @@ long base64_decode(const char *in, size_t len, unsigned char *out, size_t out_ca
 	return (long)o;
 }
 
+int32_t utf8_next(const unsigned char *s, size_t len, size_t *n_r)
+{
+	unsigned c = s[0];
+	*n_r = 1;
+	if (c < 0x80)
+		return (int32_t)c;
+	unsigned need;
+	uint32_t cp, min;
+	if (c >= 0xc2 && c <= 0xdf) {
+		need = 1;
+		cp = c & 0x1f;
+		min = 0x80;
+	} else if (c >= 0xe0 && c <= 0xef) {
+		need = 2;
+		cp = c & 0x0f;
+		min = 0x800;
+	} else if (c >= 0xf0 && c <= 0xf4) {
+		need = 3;
+		cp = c & 0x07;
+		min = 0x10000;
+	} else {
+		return -1;
+	}
+	if (len - 1 < need)
+		return -1;
+	for (unsigned k = 1; k <= need; k++) {
+		if ((s[k] & 0xc0) != 0x80)
+			return -1;
+		cp = cp << 6 | (s[k] & 0x3f);
+	}
+	if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+		return -1;
+	*n_r = need + 1;
+	return (int32_t)cp;
+}
+
 bool utf8_valid(const char *s, size_t len)
 {
 	const unsigned char *p = (const unsigned char *)s;
 	size_t i = 0;
 	while (i < len) {
-		unsigned c = p[i];
-		if (c < 0x80) {
+		size_t n;
+		if (p[i] < 0x80) {
 			i++;
 			continue;
 		}
-		unsigned need;
-		uint32_t cp, min;
-		if (c >= 0xc2 && c <= 0xdf) {
-			need = 1;
-			cp = c & 0x1f;
-			min = 0x80;
-		} else if (c >= 0xe0 && c <= 0xef) {
-			need = 2;
-			cp = c & 0x0f;
-			min = 0x800;
-		} else if (c >= 0xf0 && c <= 0xf4) {
-			need = 3;
-			cp = c & 0x07;
-			min = 0x10000;
-		} else {
+		if (utf8_next(p + i, len - i, &n) < 0)
 			return false;
-		}
-		if (len - i - 1 < need)
-			return false;
-		for (unsigned k = 1; k <= need; k++) {
-			if ((p[i + k] & 0xc0) != 0x80)
-				return false;
-			cp = (cp << 6) | (p[i + k] & 0x3f);
-		}
-		if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-			return false;
-		i += need + 1;
+		i += n;
 	}
 	return true;
 }

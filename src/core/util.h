@@ -48,6 +48,10 @@ long base64_decode(const char *in, size_t len, unsigned char *out, size_t out_ca
 
 /* Well-formed UTF-8: no overlong forms, no surrogates, nothing past U+10FFFF. */
 bool utf8_valid(const char *s, size_t len);
+/* The code point of the UTF-8 sequence at s[0..len) (len >= 1) and its
+ * length in *n_r; -1 (with *n_r = 1) when it is ill-formed, overlong, a
+ * surrogate or above U+10FFFF. */
+int32_t utf8_next(const unsigned char *s, size_t len, size_t *n_r);
 
 /* Write all of buf to fd, retrying on EINTR/short writes. */
 int write_all(int fd, const void *buf, size_t len);

@@ -19,32 +19,6 @@ static int b64_value(char ch)
 	return p ? (int)(p - b64) : -1;
 }
 
-static void put_utf8(struct buf *out, uint32_t cp)
-{
-	char t[4];
-	size_t n;
-	if (cp < 0x80) {
-		t[0] = (char)cp;
-		n = 1;
-	} else if (cp < 0x800) {
-		t[0] = (char)(0xc0 | (cp >> 6));
-		t[1] = (char)(0x80 | (cp & 0x3f));
-		n = 2;
-	} else if (cp < 0x10000) {
-		t[0] = (char)(0xe0 | (cp >> 12));
-		t[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
-		t[2] = (char)(0x80 | (cp & 0x3f));
-		n = 3;
-	} else {
-		t[0] = (char)(0xf0 | (cp >> 18));
-		t[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
-		t[2] = (char)(0x80 | ((cp >> 6) & 0x3f));
-		t[3] = (char)(0x80 | (cp & 0x3f));
-		n = 4;
-	}
-	buf_append(out, t, n);
-}
-
 static char *finish(struct buf *out)
 {
 	buf_append(out, "", 1);
@@ -87,14 +61,14 @@ char *imap_utf7_to_utf8(const char *s)
 			if (high) {
 				if (u < 0xdc00 || u > 0xdfff)
 					goto bad;
-				put_utf8(&out, 0x10000 + ((high - 0xd800) << 10) + (u - 0xdc00));
+				buf_put_utf8(&out, 0x10000 + ((high - 0xd800) << 10) + (u - 0xdc00));
 				high = 0;
 			} else if (u >= 0xd800 && u <= 0xdbff) {
 				high = u;
 			} else if ((u >= 0xdc00 && u <= 0xdfff) || (u >= 0x20 && u <= 0x7e)) {
 				goto bad; /* lone low surrogate, or ASCII that should be plain */
 			} else {
-				put_utf8(&out, u);
+				buf_put_utf8(&out, u);
 			}
 		}
 		if (*p != '-' || units == 0 || high || nbits >= 6 || bits != 0)

@@ -25,70 +25,6 @@ static int hexval(unsigned char c)
 
 /* ---- UTF-8 ---- */
 
-int32_t mime_utf8_next(const unsigned char *s, size_t len, size_t *n_r)
-{
-	unsigned c = s[0];
-	*n_r = 1;
-	if (c < 0x80)
-		return (int32_t)c;
-	unsigned need;
-	uint32_t cp, min;
-	if (c >= 0xc2 && c <= 0xdf) {
-		need = 1;
-		cp = c & 0x1f;
-		min = 0x80;
-	} else if (c >= 0xe0 && c <= 0xef) {
-		need = 2;
-		cp = c & 0x0f;
-		min = 0x800;
-	} else if (c >= 0xf0 && c <= 0xf4) {
-		need = 3;
-		cp = c & 0x07;
-		min = 0x10000;
-	} else {
-		return -1;
-	}
-	if (len - 1 < need)
-		return -1;
-	for (unsigned k = 1; k <= need; k++) {
-		if ((s[k] & 0xc0) != 0x80)
-			return -1;
-		cp = cp << 6 | (s[k] & 0x3f);
-	}
-	if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-		return -1;
-	*n_r = need + 1;
-	return (int32_t)cp;
-}
-
-void mime_utf8_put(uint32_t cp, struct buf *out)
-{
-	char b[4];
-	size_t n;
-	if (cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-		cp = 0xfffd;
-	if (cp < 0x80) {
-		b[0] = (char)cp;
-		n = 1;
-	} else if (cp < 0x800) {
-		b[0] = (char)(0xc0 | cp >> 6);
-		b[1] = (char)(0x80 | (cp & 0x3f));
-		n = 2;
-	} else if (cp < 0x10000) {
-		b[0] = (char)(0xe0 | cp >> 12);
-		b[1] = (char)(0x80 | (cp >> 6 & 0x3f));
-		b[2] = (char)(0x80 | (cp & 0x3f));
-		n = 3;
-	} else {
-		b[0] = (char)(0xf0 | cp >> 18);
-		b[1] = (char)(0x80 | (cp >> 12 & 0x3f));
-		b[2] = (char)(0x80 | (cp >> 6 & 0x3f));
-		b[3] = (char)(0x80 | (cp & 0x3f));
-		n = 4;
-	}
-	buf_append(out, b, n);
-}
-
 /* Append s, each ill-formed sequence replaced by U+FFFD. Returns the number
  * of replacements. */
 static size_t utf8_sanitize(const char *s, size_t len, struct buf *out)
@@ -104,9 +40,9 @@ static size_t utf8_sanitize(const char *s, size_t len, struct buf *out)
 		if (i >= len)
 			break;
 		size_t n;
-		int32_t cp = mime_utf8_next(p + i, len - i, &n);
+		int32_t cp = utf8_next(p + i, len - i, &n);
 		if (cp < 0) {
-			mime_utf8_put(0xfffd, out);
+			buf_put_utf8(out, 0xfffd);
 			bad++;
 		} else {
 			buf_append(out, s + i, n);
@@ -133,9 +69,9 @@ static void cp1252_to_utf8(const char *s, size_t len, struct buf *out)
 			buf_append(out, s + i, run - i);
 			i = run - 1;
 		} else if (c < 0xa0) {
-			mime_utf8_put(cp1252_high[c - 0x80] ? cp1252_high[c - 0x80] : c, out);
+			buf_put_utf8(out, cp1252_high[c - 0x80] ? cp1252_high[c - 0x80] : c);
 		} else {
-			mime_utf8_put(c, out);
+			buf_put_utf8(out, c);
 		}
 	}
 }
@@ -209,7 +145,7 @@ static void iconv_to_utf8(iconv_t cd, const char *s, size_t len, struct buf *out
 			break;
 		if (errno == E2BIG)
 			continue;
-		mime_utf8_put(0xfffd, out);
+		buf_put_utf8(out, 0xfffd);
 		if (errno != EILSEQ)
 			break; /* EINVAL: a sequence cut short by the end */
 		in++;

@@ -7,6 +7,8 @@
 
 #include <string.h>
 
+#include "core/util.h"
+
 /* Code points lo..hi (every one, or every second one from lo when step is 2)
  * fold to cp + delta. Generated from the Unicode character database: for each
  * code point, its one-character case folding, else its one-character lower
@@ -251,7 +253,7 @@ void mime_casefold(const char *s, size_t len, struct buf *out)
 			continue;
 		}
 		size_t n;
-		int32_t cp = mime_utf8_next(p + i, len - i, &n);
+		int32_t cp = utf8_next(p + i, len - i, &n);
 		if (cp < 0) {
 			o[w++] = (char)c;
 			i++;
@@ -265,7 +267,7 @@ void mime_casefold(const char *s, size_t len, struct buf *out)
 			/* A folding may lengthen a character (U+023A to U+2C65 goes
 			 * from two bytes to three): make room. */
 			buf_commit(out, w);
-			mime_utf8_put(f, out);
+			buf_put_utf8(out, f);
 			o = buf_reserve(out, len - i);
 			w = 0;
 		}

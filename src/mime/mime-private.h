@@ -91,11 +91,6 @@ void mime_text_to_utf8(const char *s, size_t len, struct buf *out);
  * text around them is taken as by mime_text_to_utf8. */
 void mime_header_decode(const char *s, size_t len, struct buf *out);
 
-/* One UTF-8 sequence at s[0..len): its code point and length, or -1 (length
- * 1) when the bytes do not start a well-formed sequence. */
-int32_t mime_utf8_next(const unsigned char *s, size_t len, size_t *n_r);
-void mime_utf8_put(uint32_t cp, struct buf *out);
-
 /* The part tree. Every entity (the message, each part of a multipart, the
  * message inside a message/rfc822 part) is a node with a header and a body. */
 enum mime_kind { MIME_LEAF, MIME_MULTI, MIME_MSG };

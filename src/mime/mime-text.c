@@ -156,7 +156,7 @@ static size_t entity(const char *s, size_t len, struct buf *out)
 			return 0;
 		if (i < len && s[i] == ';')
 			i++;
-		mime_utf8_put(v == 0 || v > 0x10ffff ? 0xfffd : v, out);
+		buf_put_utf8(out, v == 0 || v > 0x10ffff ? 0xfffd : v);
 		return i;
 	}
 	size_t ns = i;
@@ -167,7 +167,7 @@ static size_t entity(const char *s, size_t len, struct buf *out)
 		if (i - ns == n && memcmp(s + ns, entities[k].name, n) == 0) {
 			if (i < len && s[i] == ';')
 				i++;
-			mime_utf8_put(entities[k].cp, out);
+			buf_put_utf8(out, entities[k].cp);
 			return i;
 		}
 	}
