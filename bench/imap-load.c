@@ -34,6 +34,8 @@
  *       all N idle, and print "conns=N procs_before=... procs_after=...
  *       rss_before_kb=... rss_after_kb=... pss_before_kb=... pss_after_kb=...
  *       rss_per_conn_kb=... pss_per_conn_kb=... open_ms=...". Then close them.
+ *       The second measurement is taken IL_SETTLE seconds (1) after the last
+ *       connection entered IDLE.
  *
  * Every wait is bounded: a server that stops answering for IL_TIMEOUT_S
  * seconds makes the command fail with a message. Exit status 0 only when every
@@ -542,8 +544,10 @@ static int il_idle(int argc, char **argv)
 	}
 	double open_ms = il_now_ms() - t0;
 	fprintf(stderr, "imap-load: %ld connections logged in, INBOX selected, idling, in %.0f ms\n", n, open_ms);
-	/* Let the server finish what the last connections started. */
-	sleep(1);
+	/* Let the server finish what the last connections started (and, with
+	 * IL_SETTLE, do what it does to connections that stay idle). */
+	const char *settle = getenv("IL_SETTLE");
+	sleep(settle != NULL && atoi(settle) > 0 ? (unsigned)atoi(settle) : 1);
 	struct il_mem after = il_measure(pidscmd);
 	printf("conns=%ld procs_before=%d procs_after=%d rss_before_kb=%lld rss_after_kb=%lld pss_before_kb=%lld "
 	       "pss_after_kb=%lld rss_per_conn_kb=%.2f pss_per_conn_kb=%.2f open_ms=%.0f\n",
