@@ -19,6 +19,8 @@
 #define FETCH_CHUNK (64 * 1024)     /* content bytes read from the store per step */
 #define FETCH_MAX_ITEMS 64          /* data items per command */
 #define FETCH_MAX_FIELDS 256        /* header names in one HEADER.FIELDS */
+#define FETCH_INFO_BATCH 256        /* messages whose kept info is read in one go */
+#define FETCH_SNAPSHOT_MIN 1000     /* views this large read entries from the shared snapshot */
 
 enum fi_kind {
 	FI_FLAGS,
@@ -53,6 +55,7 @@ struct imap_fetch {
 	struct fetch_item items[FETCH_MAX_ITEMS];
 	size_t n_items;
 	bool need_info;
+	unsigned info_fields; /* STORE_INFO_* the items need */
 	bool set_seen;
 	bool want_flags; /* FLAGS was asked for */
 	uint64_t changedsince;
@@ -60,12 +63,17 @@ struct imap_fetch {
 	size_t n, i;
 	struct store_entry *ents; /* sorted by UID */
 	size_t n_ents;
+	bool ents_owned;               /* else they point into snap */
+	struct store_snapshot *snap;
 	/* The message being written. */
 	bool in_msg;
 	size_t item;
 	const struct store_entry *e;
 	struct mime_info info;
 	bool have_info;
+	/* Kept info read ahead for the next messages (UID order). */
+	struct store_info_row *rows;
+	size_t n_rows, row;
 	bool add_flags; /* \Seen was set by this FETCH: report FLAGS */
 	/* A literal being streamed from the store. */
 	uint64_t off, left;
@@ -82,8 +90,11 @@ void imap_fetch_free(struct imap_fetch *f)
 		free(f->items[i].echo);
 	}
 	mime_info_clear(&f->info);
+	store_info_rows_free(f->rows, f->n_rows);
 	free(f->seqs);
-	free(f->ents);
+	if (f->ents_owned)
+		free(f->ents);
+	store_snapshot_put(f->snap);
 	free(f->chunk);
 	free(f);
 }
@@ -261,6 +272,7 @@ static int add_item(struct imap_fetch *f, const struct imap_arg *a, const char *
 		if (parse_partial(it, a, error_r) < 0)
 			return -1;
 		f->need_info = true;
+		f->info_fields |= STORE_INFO_SECTIONS;
 		if (!it->peek)
 			f->set_seen = true;
 		return 0;
@@ -284,6 +296,10 @@ static int add_item(struct imap_fetch *f, const struct imap_arg *a, const char *
 			f->n_items++;
 			if (it->kind == FI_ENVELOPE || it->kind == FI_BODY || it->kind == FI_BODYSTRUCTURE)
 				f->need_info = true;
+			if (it->kind == FI_BODY)
+				f->info_fields |= STORE_INFO_BODY;
+			if (it->kind == FI_BODYSTRUCTURE)
+				f->info_fields |= STORE_INFO_BODYSTRUCTURE;
 			if (it->kind == FI_FLAGS)
 				f->want_flags = true;
 			return 0;
@@ -299,6 +315,7 @@ static int add_item(struct imap_fetch *f, const struct imap_arg *a, const char *
 		it->peek = it->text == ST_HEADER;
 		f->n_items++;
 		f->need_info = true;
+		f->info_fields |= STORE_INFO_SECTIONS;
 		if (!it->peek)
 			f->set_seen = true;
 		return 0;
@@ -591,6 +608,32 @@ static const struct store_entry *find_entry(const struct imap_fetch *f, uint32_t
 	return lo < f->n_ents && f->ents[lo].uid == uid ? &f->ents[lo] : NULL;
 }
 
+/* The kept info of f->e into f->info, from the rows read ahead (a new batch
+ * when they do not reach this UID), else on its own. */
+static int load_info(struct imap_session *s, struct imap_fetch *f)
+{
+	uint32_t uid = f->e->uid;
+	while (f->row < f->n_rows && f->rows[f->row].uid < uid)
+		f->row++;
+	if (f->row == f->n_rows) {
+		store_info_rows_free(f->rows, f->n_rows);
+		f->rows = NULL;
+		f->n_rows = f->row = 0;
+		uint32_t hi = s->view->uids[f->seqs[f->n - 1] - 1];
+		int rc = store_message_infos(s->store, s->account_id, s->view->mailbox_id, uid, hi, FETCH_INFO_BATCH,
+					     f->info_fields, &f->rows, &f->n_rows);
+		if (rc != STORE_OK)
+			return rc;
+	}
+	if (f->row < f->n_rows && f->rows[f->row].uid == uid && f->rows[f->row].info.envelope != NULL) {
+		f->info = f->rows[f->row].info;
+		memset(&f->rows[f->row].info, 0, sizeof f->info);
+		f->row++;
+		return STORE_OK;
+	}
+	return store_message_info(s->store, s->account_id, f->e->message_id, false, &f->info);
+}
+
 static enum run_result fetch_finish(struct imap_session *s)
 {
 	struct imap_fetch *f = s->fetch;
@@ -643,7 +686,7 @@ static enum run_result fetch_resume(struct imap_session *s)
 			}
 			if (f->need_info) {
 				mime_info_clear(&f->info);
-				int rc = store_message_info(s->store, s->account_id, f->e->message_id, false, &f->info);
+				int rc = load_info(s, f);
 				if (rc == STORE_NOTFOUND) {
 					f->missing = true;
 					f->i++;
@@ -701,6 +744,43 @@ static void announce_new_keywords(struct imap_session *s, const struct store_ent
 		imap_write_flag_lists(s);
 	}
 	store_mailbox_clear(&mb);
+}
+
+/* The entries of the UID range the set spans (seqs ascend, and so do their
+ * UIDs): from the shared snapshot for a large mailbox, else read. A FETCH
+ * that sets \Seen updates its entries, so it gets a copy of its own. */
+static int load_entries(struct imap_session *s, struct imap_fetch *f)
+{
+	uint32_t lo = s->view->uids[f->seqs[0] - 1], hi = s->view->uids[f->seqs[f->n - 1] - 1];
+	if (s->view->n < FETCH_SNAPSHOT_MIN) {
+		f->ents_owned = true;
+		return store_entries_range(s->store, s->account_id, s->view->mailbox_id, lo, hi, &f->ents, &f->n_ents);
+	}
+	int rc = store_snapshot_get(s->store, s->account_id, s->view->mailbox_id, 0, &f->snap);
+	if (rc != STORE_OK)
+		return rc;
+	const struct store_snapshot *snap = f->snap;
+	size_t a = 0, b = snap->n;
+	while (a < b) { /* first entry >= lo */
+		size_t mid = a + (b - a) / 2;
+		if (snap->e[mid].uid < lo)
+			a = mid + 1;
+		else
+			b = mid;
+	}
+	size_t z = a;
+	while (z < snap->n && snap->e[z].uid <= hi)
+		z++;
+	f->n_ents = z - a;
+	if (f->set_seen && !s->view->readonly) {
+		f->ents = xmalloc((f->n_ents ? f->n_ents : 1) * sizeof *f->ents);
+		if (f->n_ents)
+			memcpy(f->ents, snap->e + a, f->n_ents * sizeof *f->ents);
+		f->ents_owned = true;
+	} else {
+		f->ents = snap->e + a;
+	}
+	return STORE_OK;
 }
 
 /* \Seen for the messages a non-peek section fetch reads. */
@@ -837,9 +917,7 @@ enum run_result imap_cmd_fetch(struct imap_session *s, const struct imap_command
 		imap_fetch_free(f);
 		return imap_ok(s, "Fetch completed");
 	}
-	/* Only the UID range the set spans (seqs ascend, and so do their UIDs). */
-	rc = store_entries_range(s->store, s->account_id, s->view->mailbox_id, s->view->uids[f->seqs[0] - 1],
-				 s->view->uids[f->seqs[f->n - 1] - 1], &f->ents, &f->n_ents);
+	rc = load_entries(s, f);
 	if (rc == STORE_OK)
 		announce_new_keywords(s, f->ents, f->n_ents);
 	if (rc == STORE_OK && f->set_seen && !s->view->readonly)

@@ -44,9 +44,8 @@ void imap_write_flag_lists(struct imap_session *s)
 int imap_view_open(struct imap_session *s, const struct store_mailbox *mb, bool readonly, uint32_t *first_unseen_r)
 {
 	imap_view_close(s);
-	struct store_entry *e = NULL;
-	size_t n = 0;
-	int rc = store_entries(s->store, s->account_id, mb->id, 0, &e, &n);
+	struct store_snapshot *snap = NULL;
+	int rc = store_snapshot_get(s->store, s->account_id, mb->id, mb->highestmodseq, &snap);
 	if (rc != STORE_OK)
 		return rc;
 	struct imap_view *v = xcalloc(1, sizeof *v);
@@ -55,16 +54,16 @@ int imap_view_open(struct imap_session *s, const struct store_mailbox *mb, bool 
 	v->readonly = readonly;
 	v->uidvalidity = mb->uidvalidity;
 	v->modseq = mb->highestmodseq;
-	v->cap = n ? n : 1;
+	v->cap = snap->n ? snap->n : 1;
 	v->uids = xmalloc(v->cap * sizeof *v->uids);
 	*first_unseen_r = 0;
-	for (size_t i = 0; i < n; i++) {
-		v->uids[i] = e[i].uid;
-		if (*first_unseen_r == 0 && !(e[i].flags & STORE_FLAG_SEEN))
+	for (size_t i = 0; i < snap->n; i++) {
+		v->uids[i] = snap->e[i].uid;
+		if (*first_unseen_r == 0 && !(snap->e[i].flags & STORE_FLAG_SEEN))
 			*first_unseen_r = (uint32_t)i + 1;
 	}
-	v->n = n;
-	free(e);
+	v->n = snap->n;
+	store_snapshot_put(snap);
 	char **kw = NULL;
 	if (mb->n_keywords) {
 		kw = xcalloc(mb->n_keywords, sizeof *kw);

@@ -73,6 +73,15 @@ void store_mailboxes_free(struct store_mailbox *m, size_t n)
 	free(m);
 }
 
+void store_info_rows_free(struct store_info_row *r, size_t n)
+{
+	if (r == NULL)
+		return;
+	for (size_t i = 0; i < n; i++)
+		mime_info_clear(&r[i].info);
+	free(r);
+}
+
 void store_strings_free(char **s, size_t n)
 {
 	if (s == NULL)

@@ -15,6 +15,7 @@
 #ifndef ROOST_STORE_H
 #define ROOST_STORE_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -96,6 +97,18 @@ struct store_target {
 	size_t n_keywords;
 	int64_t internal_date; /* 0 means now */
 	uint32_t uid_r;        /* filled in: the UID assigned */
+};
+
+/* What FETCH reads for many messages at once (store_message_infos). */
+#define STORE_INFO_BODY 1u          /* info.body */
+#define STORE_INFO_BODYSTRUCTURE 2u /* info.bodystructure */
+#define STORE_INFO_SECTIONS 4u      /* info.sections */
+struct store_info_row {
+	uint32_t uid;
+	int64_t message_id;
+	/* envelope and sent_date always; the others as asked; envelope NULL when
+	 * the message has not been parsed yet (use store_message_info). */
+	struct mime_info info;
 };
 
 /* Where copied or moved messages went (UIDPLUS COPYUID): src[i] became dst[i],
@@ -216,6 +229,7 @@ struct store_ops {
 	 * (store_message_info then parses it and calls message_info_set). */
 	int (*message_info)(struct store *st, int64_t account_id, int64_t message_id, bool with_text, struct mime_info *r);
 	int (*message_info_set)(struct store *st, int64_t message_id, const struct mime_info *info);
+	int (*message_infos)(struct store *st, int64_t account_id, int64_t mailbox_id, uint32_t uid_lo, uint32_t uid_hi, size_t max, unsigned fields, struct store_info_row **r, size_t *n_r);
 	void (*release_thread)(struct store *st);
 	int (*search_scan)(struct store *st, int64_t account_id, int64_t mailbox_id, const struct store_scan *scan, store_scan_fn *fn, void *ctx);
 	int (*search_index)(struct store *st, size_t max, size_t *indexed_r, size_t *pending_r);
@@ -234,7 +248,12 @@ int store_open_sqlite(const char *dir, bool group_commit, struct store **st_r, c
  * deliver`) and pass them to the watchers. Only the server calls this. */
 int store_listen_external(struct store *st, const char **error_r);
 
-static inline void store_close(struct store *st) { st->ops->close(st); }
+void store_snapshots_drop(struct store *st);
+static inline void store_close(struct store *st)
+{
+	store_snapshots_drop(st);
+	st->ops->close(st);
+}
 
 /* Register a watcher; all watchers must be registered before concurrent use. */
 static inline void store_watch(struct store *st, store_watch_fn *fn, void *ctx) { st->ops->watch(st, fn, ctx); }
@@ -358,6 +377,29 @@ static inline int store_changes(struct store *st, int64_t account_id, int64_t ma
  * with_text the SEARCH text). Messages stored before the parser existed are
  * parsed on first use and the result kept. Free with mime_info_clear. */
 int store_message_info(struct store *st, int64_t account_id, int64_t message_id, bool with_text, struct mime_info *r);
+/* The kept info of up to max entries with uid_lo <= UID <= uid_hi, in UID
+ * order, in one read: FETCH ENVELOPE/BODYSTRUCTURE of a whole mailbox costs a
+ * row each, not a transaction each. Free with store_info_rows_free. */
+static inline int store_message_infos(struct store *st, int64_t account_id, int64_t mailbox_id, uint32_t uid_lo, uint32_t uid_hi, size_t max, unsigned fields, struct store_info_row **r, size_t *n_r)
+{ return st->ops->message_infos(st, account_id, mailbox_id, uid_lo, uid_hi, max, fields, r, n_r); }
+void store_info_rows_free(struct store_info_row *r, size_t n);
+
+/* A mailbox's entries as of (at least) modseq, shared and read-only
+ * (store-snapshot.c). Large mailboxes' snapshots are kept and brought up to
+ * date from store_changes(), so SELECT and FETCH FLAGS of 100,000 messages
+ * read memory instead of every row. */
+struct store_snapshot {
+	int64_t account_id, mailbox_id;
+	uint64_t modseq;
+	struct store_entry *e; /* UID order */
+	size_t n;
+	atomic_int refs;
+};
+/* modseq: the mailbox's HIGHESTMODSEQ as the caller just read it (0: read
+ * it here). Release with store_snapshot_put. */
+int store_snapshot_get(struct store *st, int64_t account_id, int64_t mailbox_id, uint64_t modseq,
+		       struct store_snapshot **r);
+void store_snapshot_put(struct store_snapshot *s);
 
 /* The calling thread is about to sleep: let go of what it keeps between
  * calls (the snapshot message_read streams from), so that nothing idle holds

@@ -586,6 +586,60 @@ TEST(entries_since)
 	free(dir);
 }
 
+/* A snapshot always equals what store_entries reads, after flag changes,
+ * expunges and deliveries, whether it was kept (large) or not (small). */
+static void check_snapshot(struct store *st, int64_t acct, int64_t mb)
+{
+	struct store_snapshot *snap = NULL;
+	CHECK_EQ_INT(store_snapshot_get(st, acct, mb, 0, &snap), STORE_OK);
+	struct store_entry *e;
+	size_t n;
+	CHECK_EQ_INT(store_entries(st, acct, mb, 0, &e, &n), STORE_OK);
+	CHECK_EQ_INT(snap->n, n);
+	bool same = snap->n == n;
+	for (size_t i = 0; same && i < n; i++)
+		same = e[i].uid == snap->e[i].uid && e[i].flags == snap->e[i].flags &&
+		       e[i].keywords == snap->e[i].keywords && e[i].message_id == snap->e[i].message_id;
+	CHECK(same);
+	free(e);
+	store_snapshot_put(snap);
+}
+
+TEST(snapshots_follow_changes)
+{
+	char *dir = test_tmpdir();
+	struct store *st = test_open(dir, true);
+	int64_t acct = test_account(st, "sam");
+	int64_t inbox = test_mailbox_id(st, acct, "INBOX");
+	int64_t junk = test_mailbox_id(st, acct, "Junk");
+	enum { N = 1200 };
+	struct store_target t[N];
+	for (int i = 0; i < N; i++)
+		t[i] = (struct store_target){.account_id = acct, .mailbox_id = inbox};
+	/* One delivery per target keeps this quick: all share one message. */
+	CHECK_EQ_INT(store_deliver(st, "m\r\n", 3, t, N), STORE_OK);
+	test_deliver1(st, acct, junk, "small\r\n");
+	check_snapshot(st, acct, inbox);
+	check_snapshot(st, acct, junk);
+	uint32_t uids[] = {1, 5, 600, 1200};
+	const char *kw[] = {"$Work"};
+	struct store_flag_change ch = {.mode = STORE_FLAGS_ADD, .flags = STORE_FLAG_SEEN, .keywords = kw, .n_keywords = 1};
+	struct store_flag_result r = {0};
+	CHECK_EQ_INT(store_flags_update(st, acct, inbox, uids, 4, &ch, &r), STORE_OK);
+	store_flag_result_clear(&r);
+	check_snapshot(st, acct, inbox);
+	uint32_t gone[] = {5, 7, 1199};
+	CHECK_EQ_INT(store_expunge(st, acct, inbox, gone, 3), STORE_OK);
+	test_deliver1(st, acct, inbox, "late\r\n");
+	uint32_t mv[] = {2};
+	CHECK_EQ_INT(store_move(st, acct, inbox, junk, mv, 1, NULL), STORE_OK);
+	check_snapshot(st, acct, inbox);
+	check_snapshot(st, acct, junk);
+	store_close(st);
+	test_rmrf(dir);
+	free(dir);
+}
+
 TEST(large_message)
 {
 	char *dir = test_tmpdir();

@@ -270,6 +270,60 @@ int sqlite_message_info(struct store *base, int64_t account_id, int64_t message_
 	return ret;
 }
 
+int sqlite_message_infos(struct store *base, int64_t account_id, int64_t mailbox_id, uint32_t uid_lo, uint32_t uid_hi,
+			 size_t max, unsigned fields, struct store_info_row **r, size_t *n_r)
+{
+	*r = NULL;
+	*n_r = 0;
+	struct sqlite_conn *c = sqlite_reader(sqlite_store_of(base));
+	if (c == NULL || sqlite_read_begin(c) != STORE_OK)
+		return STORE_ERROR;
+	/* The entries are the account's own, so their content may be seen. */
+	sqlite3_stmt *s = sqlite_stmt(c, "SELECT e.uid, e.message_id, i.message_id, i.sent_date, i.envelope, i.body,"
+					 " i.bodystructure, i.sections FROM entries e"
+					 " LEFT JOIN message_info i ON i.message_id = e.message_id"
+					 " WHERE e.account_id = ? AND e.mailbox_id = ? AND e.uid BETWEEN ? AND ?"
+					 " ORDER BY e.uid LIMIT ?");
+	int ret = s ? STORE_OK : STORE_ERROR;
+	struct store_info_row *v = NULL;
+	size_t n = 0;
+	if (ret == STORE_OK) {
+		v = xcalloc(max ? max : 1, sizeof *v);
+		sqlite3_bind_int64(s, 1, account_id);
+		sqlite3_bind_int64(s, 2, mailbox_id);
+		sqlite3_bind_int64(s, 3, uid_lo);
+		sqlite3_bind_int64(s, 4, uid_hi);
+		sqlite3_bind_int64(s, 5, (int64_t)max);
+		int rc = SQLITE_DONE;
+		while (n < max && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+			struct store_info_row *row = &v[n++];
+			row->uid = (uint32_t)sqlite3_column_int64(s, 0);
+			row->message_id = sqlite3_column_int64(s, 1);
+			if (sqlite3_column_type(s, 2) == SQLITE_NULL || sqlite3_column_type(s, 4) == SQLITE_NULL)
+				continue; /* not parsed yet: info.envelope stays NULL */
+			row->info.sent_date = sqlite3_column_int64(s, 3);
+			row->info.envelope = sqlite_column_dup(s, 4);
+			if (fields & STORE_INFO_BODY)
+				row->info.body = sqlite_column_dup(s, 5);
+			if (fields & STORE_INFO_BODYSTRUCTURE)
+				row->info.bodystructure = sqlite_column_dup(s, 6);
+			if (fields & STORE_INFO_SECTIONS)
+				row->info.sections = sqlite_column_dup(s, 7);
+		}
+		if (n < max && rc != SQLITE_DONE)
+			ret = sqlite_fail(c, "message_infos");
+		sqlite3_reset(s);
+	}
+	sqlite_read_end(c);
+	if (ret != STORE_OK) {
+		store_info_rows_free(v, n);
+		return ret;
+	}
+	*r = v;
+	*n_r = n;
+	return STORE_OK;
+}
+
 /* --- deliver --- */
 
 struct sqlite_deliver_ctx {

@@ -45,6 +45,7 @@ const struct store_ops sqlite_store_ops = {
 	.flags_update = sqlite_flags_update,
 	.changes = sqlite_changes,
 	.message_info = sqlite_message_info,
+	.message_infos = sqlite_message_infos,
 	.message_info_set = sqlite_message_info_set,
 	.release_thread = sqlite_release_thread,
 	.search_scan = sqlite_search_scan,

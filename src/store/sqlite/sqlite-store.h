@@ -270,6 +270,8 @@ int sqlite_subscriptions(struct store *base, int64_t account_id, char ***names_r
 int sqlite_deliver(struct store *base, const char *data, size_t len, const struct mime_info *info,
 		   struct store_target *targets, size_t n_targets);
 int sqlite_entries(struct store *base, int64_t account_id, int64_t mailbox_id, int64_t since, struct store_entry **r, size_t *n_r);
+int sqlite_message_infos(struct store *base, int64_t account_id, int64_t mailbox_id, uint32_t uid_lo, uint32_t uid_hi,
+			 size_t max, unsigned fields, struct store_info_row **r, size_t *n_r);
 int sqlite_entries_range(struct store *base, int64_t account_id, int64_t mailbox_id, uint32_t uid_lo, uint32_t uid_hi,
 			 struct store_entry **r, size_t *n_r);
 int sqlite_message_read(struct store *base, int64_t account_id, int64_t message_id, uint64_t offset, void *buf, size_t len, size_t *n_r);
