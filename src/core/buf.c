@@ -114,3 +114,14 @@ void buf_put_utf8(struct buf *out, uint32_t cp)
 	}
 	buf_append(out, b, n);
 }
+
+void buf_append_uint(struct buf *b, uint64_t n)
+{
+	char tmp[20];
+	size_t k = sizeof tmp;
+	do {
+		tmp[--k] = (char)('0' + n % 10);
+		n /= 10;
+	} while (n != 0);
+	buf_append(b, tmp + k, sizeof tmp - k);
+}

@@ -28,6 +28,8 @@ void buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(print
 void buf_consume(struct buf *b, size_t n);
 void buf_clear(struct buf *b);
 void buf_free(struct buf *b);
+/* Append n in decimal (what printf's %llu writes, without its cost). */
+void buf_append_uint(struct buf *b, uint64_t n);
 /* Append code point cp as UTF-8 (U+FFFD for a surrogate or above U+10FFFF). */
 void buf_put_utf8(struct buf *b, uint32_t cp);
 

@@ -468,13 +468,17 @@ static int write_item(struct imap_session *s, struct imap_fetch *f, const struct
 		write_date(out, e->internal_date);
 		return 0;
 	case FI_SIZE:
-		buf_printf(out, "RFC822.SIZE %llu", (unsigned long long)e->size);
+		buf_appends(out, "RFC822.SIZE ");
+		buf_append_uint(out, e->size);
 		return 0;
 	case FI_UID:
-		buf_printf(out, "UID %u", e->uid);
+		buf_appends(out, "UID ");
+		buf_append_uint(out, e->uid);
 		return 0;
 	case FI_MODSEQ:
-		buf_printf(out, "MODSEQ (%llu)", (unsigned long long)e->modseq);
+		buf_appends(out, "MODSEQ (");
+		buf_append_uint(out, e->modseq);
+		buf_append(out, ")", 1);
 		return 0;
 	case FI_ENVELOPE:
 		buf_appends(out, "ENVELOPE ");
@@ -696,7 +700,9 @@ static enum run_result fetch_resume(struct imap_session *s)
 					return fetch_fail(s, rc);
 			}
 			f->add_flags = !f->want_flags && s->own_modseq != 0 && f->e->modseq == s->own_modseq;
-			buf_printf(out, "* %u FETCH (", seq);
+			buf_appends(out, "* ");
+			buf_append_uint(out, seq);
+			buf_appends(out, " FETCH (");
 			f->in_msg = true;
 			f->item = 0;
 		}

@@ -92,3 +92,16 @@ TEST(case_insensitive_helpers)
 	CHECK(str_has_iprefix("AUTH PLAIN", "auth "));
 	CHECK(!str_has_iprefix("AU", "auth"));
 }
+
+TEST(buf_append_uint_writes_decimal)
+{
+	struct buf b = {0};
+	buf_append_uint(&b, 0);
+	buf_append(&b, " ", 1);
+	buf_append_uint(&b, 42);
+	buf_append(&b, " ", 1);
+	buf_append_uint(&b, UINT64_MAX);
+	buf_append(&b, "", 1);
+	CHECK_EQ_STR(buf_head(&b), "0 42 18446744073709551615");
+	buf_free(&b);
+}
