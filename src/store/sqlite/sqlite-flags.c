@@ -284,17 +284,7 @@ int sqlite_changes(struct store *base, int64_t account_id, int64_t mailbox_id, u
 		sqlite3_bind_int64(s, 1, account_id);
 		sqlite3_bind_int64(s, 2, mailbox_id);
 		sqlite3_bind_int64(s, 3, after);
-		int rc;
-		while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-			if (n == cap) {
-				cap = cap ? cap * 2 : 64;
-				v = xrealloc(v, cap * sizeof *v);
-			}
-			sqlite_entry_row(s, &v[n++]);
-		}
-		sqlite3_reset(s);
-		if (rc != SQLITE_DONE)
-			ret = sqlite_fail(c, "changes");
+		ret = sqlite_entry_rows(c, s, "changes", &v, &n, &cap);
 	}
 	uint32_t *gone = NULL;
 	size_t n_gone = 0, cap_gone = 0;

@@ -119,6 +119,22 @@ void sqlite_entry_row(sqlite3_stmt *s, struct store_entry *e)
 	};
 }
 
+int sqlite_entry_rows(struct sqlite_conn *c, sqlite3_stmt *s, const char *what, struct store_entry **v, size_t *n,
+		      size_t *cap)
+{
+	int rc;
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		if (*n == *cap) {
+			*cap = *cap ? *cap * 2 : 64;
+			*v = xrealloc(*v, *cap * sizeof **v);
+		}
+		sqlite_entry_row(s, &(*v)[(*n)++]);
+	}
+	int ret = rc == SQLITE_DONE ? STORE_OK : sqlite_fail(c, what);
+	sqlite3_reset(s);
+	return ret;
+}
+
 static int sqlite_uid_cmp(const void *a, const void *b)
 {
 	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;

@@ -441,17 +441,7 @@ static int entries_query(struct store *base, int64_t account_id, int64_t mailbox
 		sqlite3_bind_int64(s, 2, mailbox_id);
 		sqlite3_bind_int64(s, 3, a);
 		sqlite3_bind_int64(s, 4, b);
-		int rc;
-		while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-			if (n == cap) {
-				cap = cap ? cap * 2 : 64;
-				v = xrealloc(v, cap * sizeof *v);
-			}
-			sqlite_entry_row(s, &v[n++]);
-		}
-		if (rc != SQLITE_DONE)
-			ret = sqlite_fail(c, "entries");
-		sqlite3_reset(s);
+		ret = sqlite_entry_rows(c, s, "entries", &v, &n, &cap);
 	}
 	sqlite_read_end(c);
 	if (ret != STORE_OK) {
@@ -801,17 +791,7 @@ int sqlite_entries_by_uids(struct sqlite_conn *c, int64_t account_id, int64_t ma
 		}
 		sqlite3_bind_int64(s, 1, account_id);
 		sqlite3_bind_int64(s, 2, mailbox_id);
-		int rc;
-		while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-			if (n == cap) {
-				cap = cap ? cap * 2 : 64;
-				v = xrealloc(v, cap * sizeof *v);
-			}
-			sqlite_entry_row(s, &v[n++]);
-		}
-		sqlite3_reset(s);
-		if (rc != SQLITE_DONE)
-			ret = sqlite_fail(c, "entries by UID");
+		ret = sqlite_entry_rows(c, s, "entries by UID", &v, &n, &cap);
 	}
 	sqlite_uid_iter_free(&it);
 	if (ret != STORE_OK) {
