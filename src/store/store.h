@@ -106,8 +106,9 @@ struct store_target {
 struct store_info_row {
 	uint32_t uid;
 	int64_t message_id;
-	/* envelope and sent_date always; the others as asked; envelope NULL when
-	 * the message has not been parsed yet (use store_message_info). */
+	/* envelope always, sent_date and the others when any STORE_INFO_* is
+	 * asked; envelope NULL when the message has not been parsed yet (use
+	 * store_message_info). */
 	struct mime_info info;
 };
 

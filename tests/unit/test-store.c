@@ -2408,6 +2408,58 @@ TEST(message_info)
 /* A database made by the previous schema (version 3) with mail in it opens,
  * migrates, and keeps everything: counters computed, every mailbox still
  * subscribed, messages parsed when first asked. */
+/* Step 6 moves ENVELOPE out of message_info: what was kept before is still
+ * found, one message at a time and in batches, and deleting the message
+ * removes it. */
+TEST(migration_keeps_envelopes)
+{
+	char *dir = test_tmpdir();
+	char *path = xasprintf("%s/roost.db", dir);
+	struct sqlite_conn *c;
+	CHECK_EQ_INT(sqlite_conn_open(path, false, &c), STORE_OK);
+	CHECK_EQ_INT(sqlite_migrate_to(c, 5), STORE_OK);
+	const char *rows =
+		"INSERT INTO accounts (id, name, pwhash, created) VALUES (1, 'old', 'x', 1);"
+		"INSERT INTO mailboxes (account_id, id, name, uidvalidity, uidnext, highestmodseq, messages, bytes)"
+		"  VALUES (1, 1, 'INBOX', 100, 2, 2, 1, 12);"
+		"UPDATE store_meta SET value = 1 WHERE key = 'last_mailbox_id';"
+		"INSERT INTO messages (id, size, created, content) VALUES (1, 12, 1, CAST('Subject: k' || char(13, 10) AS BLOB));"
+		"INSERT INTO entries (account_id, mailbox_id, uid, message_id, size, flags, modseq, internal_date)"
+		"  VALUES (1, 1, 1, 1, 12, 0, 2, 1);"
+		"INSERT INTO message_info (message_id, sent_date, envelope, body, bodystructure, sections)"
+		"  VALUES (1, 7, '(\"kept\")', 'B', 'BS', 'S');";
+	CHECK(sqlite3_exec(c->db, rows, NULL, NULL, NULL) == SQLITE_OK);
+	sqlite_conn_close(c);
+	free(path);
+	struct store *st = test_open(dir, true);
+	CHECK(test_sql_int(dir, "PRAGMA user_version") >= 6);
+	struct mime_info info = {0};
+	CHECK_EQ_INT(store_message_info(st, 1, 1, false, &info), STORE_OK);
+	CHECK_EQ_STR(info.envelope, "(\"kept\")");
+	CHECK_EQ_STR(info.bodystructure, "BS");
+	CHECK_EQ_INT(info.sent_date, 7);
+	mime_info_clear(&info);
+	struct store_info_row *r = NULL;
+	size_t n = 0;
+	CHECK_EQ_INT(store_message_infos(st, 1, 1, 1, 10, 5, 0, &r, &n), STORE_OK);
+	CHECK_EQ_INT(n, 1);
+	if (n == 1) {
+		CHECK_EQ_STR(r[0].info.envelope, "(\"kept\")");
+		CHECK(r[0].info.sections == NULL);
+	}
+	store_info_rows_free(r, n);
+	CHECK_EQ_INT(store_message_infos(st, 1, 1, 1, 10, 5, STORE_INFO_SECTIONS, &r, &n), STORE_OK);
+	if (n == 1)
+		CHECK_EQ_STR(r[0].info.sections, "S");
+	store_info_rows_free(r, n);
+	uint32_t uid = 1;
+	CHECK_EQ_INT(store_expunge(st, 1, 1, &uid, 1), STORE_OK);
+	CHECK_EQ_INT(test_sql_int(dir, "SELECT count(*) FROM message_envelope"), 0);
+	store_close(st);
+	test_rmrf(dir);
+	free(dir);
+}
+
 TEST(migration_from_version_3)
 {
 	char *dir = test_tmpdir();

@@ -153,16 +153,22 @@ static int sqlite_mailbox_remove(struct sqlite_conn *w, int64_t account_id, int6
 static int sqlite_info_insert(struct sqlite_conn *w, int64_t message_id, const struct mime_info *info)
 {
 	sqlite3_stmt *s = sqlite_stmt(w, "INSERT OR REPLACE INTO message_info"
-					 " (message_id, sent_date, envelope, body, bodystructure, sections)"
-					 " VALUES (?, ?, ?, ?, ?, ?)");
+					 " (message_id, sent_date, body, bodystructure, sections)"
+					 " VALUES (?, ?, ?, ?, ?)");
 	if (s == NULL)
 		return STORE_ERROR;
 	sqlite3_bind_int64(s, 1, message_id);
 	sqlite3_bind_int64(s, 2, info->sent_date);
-	sqlite3_bind_text(s, 3, info->envelope ? info->envelope : "", -1, SQLITE_STATIC);
-	sqlite3_bind_text(s, 4, info->body ? info->body : "", -1, SQLITE_STATIC);
-	sqlite3_bind_text(s, 5, info->bodystructure ? info->bodystructure : "", -1, SQLITE_STATIC);
-	sqlite3_bind_text(s, 6, info->sections ? info->sections : "", -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 3, info->body ? info->body : "", -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 4, info->bodystructure ? info->bodystructure : "", -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 5, info->sections ? info->sections : "", -1, SQLITE_STATIC);
+	if (sqlite_step_done(w, s) != STORE_OK)
+		return STORE_ERROR;
+	s = sqlite_stmt(w, "INSERT OR REPLACE INTO message_envelope (message_id, envelope) VALUES (?, ?)");
+	if (s == NULL)
+		return STORE_ERROR;
+	sqlite3_bind_int64(s, 1, message_id);
+	sqlite3_bind_text(s, 2, info->envelope ? info->envelope : "", -1, SQLITE_STATIC);
 	if (sqlite_step_done(w, s) != STORE_OK)
 		return STORE_ERROR;
 	s = sqlite_stmt(w, "INSERT OR REPLACE INTO message_text (message_id, headers, body) VALUES (?, ?, ?)");
@@ -226,8 +232,8 @@ int sqlite_message_info(struct store *base, int64_t account_id, int64_t message_
 	}
 	bool have = false;
 	if (ret == STORE_OK) {
-		s = sqlite_stmt(c, "SELECT sent_date, envelope, body, bodystructure, sections FROM message_info"
-				   " WHERE message_id = ?");
+		s = sqlite_stmt(c, "SELECT i.sent_date, v.envelope, i.body, i.bodystructure, i.sections FROM message_info i"
+				   " JOIN message_envelope v ON v.message_id = i.message_id WHERE i.message_id = ?");
 		ret = s ? STORE_OK : STORE_ERROR;
 	}
 	if (ret == STORE_OK) {
@@ -278,12 +284,19 @@ int sqlite_message_infos(struct store *base, int64_t account_id, int64_t mailbox
 	struct sqlite_conn *c = sqlite_reader(sqlite_store_of(base));
 	if (c == NULL || sqlite_read_begin(c) != STORE_OK)
 		return STORE_ERROR;
-	/* The entries are the account's own, so their content may be seen. */
-	sqlite3_stmt *s = sqlite_stmt(c, "SELECT e.uid, e.message_id, i.message_id, i.sent_date, i.envelope, i.body,"
-					 " i.bodystructure, i.sections FROM entries e"
-					 " LEFT JOIN message_info i ON i.message_id = e.message_id"
-					 " WHERE e.account_id = ? AND e.mailbox_id = ? AND e.uid BETWEEN ? AND ?"
-					 " ORDER BY e.uid LIMIT ?");
+	/* The entries are the account's own, so their content may be seen. For
+	 * ENVELOPE alone the wider message_info is not read at all. */
+	sqlite3_stmt *s = fields == 0
+		? sqlite_stmt(c, "SELECT e.uid, e.message_id, v.message_id, 0, v.envelope, NULL, NULL, NULL FROM entries e"
+				 " LEFT JOIN message_envelope v ON v.message_id = e.message_id"
+				 " WHERE e.account_id = ? AND e.mailbox_id = ? AND e.uid BETWEEN ? AND ?"
+				 " ORDER BY e.uid LIMIT ?")
+		: sqlite_stmt(c, "SELECT e.uid, e.message_id, v.message_id, i.sent_date, v.envelope, i.body,"
+				 " i.bodystructure, i.sections FROM entries e"
+				 " LEFT JOIN message_envelope v ON v.message_id = e.message_id"
+				 " LEFT JOIN message_info i ON i.message_id = e.message_id"
+				 " WHERE e.account_id = ? AND e.mailbox_id = ? AND e.uid BETWEEN ? AND ?"
+				 " ORDER BY e.uid LIMIT ?");
 	int ret = s ? STORE_OK : STORE_ERROR;
 	struct store_info_row *v = NULL;
 	size_t n = 0;
