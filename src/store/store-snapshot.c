@@ -129,6 +129,7 @@ int store_snapshot_get(struct store *st, int64_t account_id, int64_t mailbox_id,
 		return STORE_OK;
 	}
 	struct store_snapshot *fresh;
+	bool kept = have != NULL;
 	if (have != NULL) {
 		struct store_entry *ch = NULL;
 		size_t n_ch = 0;
@@ -151,7 +152,8 @@ int store_snapshot_get(struct store *st, int64_t account_id, int64_t mailbox_id,
 			return rc;
 		fresh = snapshot_new(account_id, mailbox_id, modseq, e, n);
 	}
-	if (fresh->n >= SNAPSHOT_MIN_ENTRIES)
+	/* A kept mailbox stays kept when it shrinks: its slot must not go stale. */
+	if (fresh->n >= SNAPSHOT_MIN_ENTRIES || kept)
 		keep(st, fresh);
 	*r = fresh;
 	return STORE_OK;
