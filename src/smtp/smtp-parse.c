@@ -500,7 +500,7 @@ static enum smtp_err path_prefix(const char *args, size_t len, const char *kw, s
  * may be UTF-8 only then, and the parameter follows the path. */
 static bool mentions_smtputf8(const char *s, size_t len)
 {
-	for (size_t i = 0; i + 9 <= len; i++)
+	for (size_t i = 0; i + 8 <= len; i++)
 		if ((i == 0 || s[i - 1] == ' ') && mem_ieq(s + i, 8, "SMTPUTF8") &&
 		    (i + 8 == len || s[i + 8] == ' '))
 			return true;
