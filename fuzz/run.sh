@@ -20,12 +20,15 @@ build sasl src/auth/sasl.c $core
 build imap-parse src/imap/imap-parse.c $core
 build imap-search src/imap/imap-search-parse.c src/imap/imap-seqset.c src/imap/imap-parse.c src/mime/mime-*.c $core
 build mime src/mime/mime-*.c $core
+build smtp-cmd src/smtp/smtp-parse.c src/smtp/smtp-data.c $core
+build smtp-data src/smtp/smtp-data.c $core
 status=0
-for t in pop3-cmd pop3-stuff config sasl imap-parse imap-search mime; do
+for t in pop3-cmd pop3-stuff config sasl imap-parse imap-search mime smtp-cmd smtp-data; do
 	corpus="$out/corpus-$t"
 	mkdir -p "$corpus"
 	dict=""
 	[ -f "fuzz/$t.dict" ] && dict="-dict=fuzz/$t.dict"
+	case $t in smtp-*) dict="-dict=fuzz/smtp.dict" ;; esac
 	echo "fuzz: $t for ${secs}s"
 	if ! "$out/$t" -max_total_time="$secs" -max_len=8192 -timeout=10 $dict "$corpus" "fuzz/seeds/$t" \
 		>"$out/$t.log" 2>&1; then
