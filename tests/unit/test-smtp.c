@@ -425,6 +425,18 @@ TEST(rcpt_dsn_params)
 	CHECK_EQ_INT(rcpt("TO:<a@b> ORCPT=rfc822;x ORCPT=rfc822;y", 0, &r), SMTP_ERR_PARAM_DUP);
 }
 
+TEST(rcpt_orcpt_limit)
+{
+	char line[SMTP_MAX_ORCPT + 64] = "TO:<a@b> ORCPT=rfc822;";
+	size_t type_len = strlen("rfc822;");
+	memset(line + strlen(line), 'x', SMTP_MAX_ORCPT - type_len);
+	struct smtp_rcpt r;
+	CHECK_EQ_INT(rcpt(line, 0, &r), SMTP_OK);
+	CHECK_EQ_INT(r.orcpt_len, SMTP_MAX_ORCPT - type_len);
+	strcat(line, "x");
+	CHECK_EQ_INT(rcpt(line, 0, &r), SMTP_ERR_PARAM_VALUE);
+}
+
 /* ---- HELO ---- */
 
 TEST(helo_names)
