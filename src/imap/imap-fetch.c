@@ -741,14 +741,7 @@ static void announce_new_keywords(struct imap_session *s, const struct store_ent
 	struct store_mailbox mb = {0};
 	if (store_mailbox_get(s->store, s->account_id, v->mailbox_id, &mb) != STORE_OK)
 		return;
-	if (mb.n_keywords > v->n_keywords) {
-		store_strings_free(v->keywords, v->n_keywords);
-		v->keywords = mb.keywords;
-		v->n_keywords = mb.n_keywords;
-		mb.keywords = NULL;
-		mb.n_keywords = 0;
-		imap_write_flag_lists(s);
-	}
+	imap_view_take_keywords(s, &mb.keywords, &mb.n_keywords);
 	store_mailbox_clear(&mb);
 }
 
@@ -762,6 +755,7 @@ static int load_entries(struct imap_session *s, struct imap_fetch *f)
 		f->ents_owned = true;
 		return store_entries_range(s->store, s->account_id, s->view->mailbox_id, lo, hi, &f->ents, &f->n_ents);
 	}
+	/* Current, not as of the view: FETCH answers with the flags as they are. */
 	int rc = store_snapshot_get(s->store, s->account_id, s->view->mailbox_id, 0, &f->snap);
 	if (rc != STORE_OK)
 		return rc;

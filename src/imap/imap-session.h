@@ -167,6 +167,9 @@ void imap_view_close(struct imap_session *s);
  * session and already reported (0: none). Returns -1 when the mailbox is
  * gone (the caller says BYE). */
 int imap_view_sync(struct imap_session *s, bool allow_expunge, uint64_t skip_modseq);
+/* Adopt the mailbox's keyword list (*kw, *n) when it has grown, taking it
+ * over (*kw becomes NULL), and announce it with FLAGS/PERMANENTFLAGS. */
+void imap_view_take_keywords(struct imap_session *s, char ***kw, size_t *n);
 /* "* FLAGS (...)" and "* OK [PERMANENTFLAGS (...)]" for the view. */
 void imap_write_flag_lists(struct imap_session *s);
 /* Sequence number (1-based) of a UID in the view, 0 when absent. */

@@ -107,14 +107,7 @@ enum run_result imap_cmd_store(struct imap_session *s, const struct imap_command
 		free(seqs);
 		return imap_store_fail(s, rc, "store");
 	}
-	if (r.keywords != NULL && r.n_keywords != v->n_keywords) {
-		store_strings_free(v->keywords, v->n_keywords);
-		v->keywords = r.keywords;
-		v->n_keywords = r.n_keywords;
-		r.keywords = NULL;
-		r.n_keywords = 0;
-		imap_write_flag_lists(s);
-	}
+	imap_view_take_keywords(s, &r.keywords, &r.n_keywords);
 	s->own_modseq = r.modseq;
 	struct buf *out = conn_outbuf(s->c);
 	for (size_t i = 0; i < r.n_entries; i++) {

@@ -41,6 +41,17 @@ void imap_write_flag_lists(struct imap_session *s)
 	buf_appends(out, ")] Flags permitted\r\n");
 }
 
+void imap_view_take_keywords(struct imap_session *s, char ***kw, size_t *n)
+{
+	struct imap_view *v = s->view;
+	if (*kw == NULL || *n <= v->n_keywords)
+		return; /* keywords are only ever added: nothing new */
+	set_keywords(v, *kw, *n);
+	*kw = NULL;
+	*n = 0;
+	imap_write_flag_lists(s);
+}
+
 int imap_view_open(struct imap_session *s, const struct store_mailbox *mb, bool readonly, uint32_t *first_unseen_r)
 {
 	imap_view_close(s);
@@ -189,13 +200,7 @@ int imap_view_sync(struct imap_session *s, bool allow_expunge, uint64_t skip_mod
 		log_warn("sid=%s event=store_error op=sync error=\"%s\"", s->sid, store_last_error());
 		return 0; /* report next time */
 	}
-	bool keywords_changed = mb.n_keywords != v->n_keywords;
-	if (keywords_changed) {
-		set_keywords(v, mb.keywords, mb.n_keywords);
-		mb.keywords = NULL;
-		mb.n_keywords = 0;
-		imap_write_flag_lists(s);
-	}
+	imap_view_take_keywords(s, &mb.keywords, &mb.n_keywords);
 	uint64_t highest = mb.highestmodseq;
 	store_mailbox_clear(&mb);
 	if (highest == v->modseq && (v->n_pending == 0 || !allow_expunge))

@@ -272,7 +272,7 @@ struct sqlite_account_update_ctx {
 	const char *value;
 };
 
-static int sqlite_account_exists(struct sqlite_conn *w, int64_t account_id)
+int sqlite_account_exists(struct sqlite_conn *w, int64_t account_id)
 {
 	sqlite3_stmt *s = sqlite_stmt(w, "SELECT 1 FROM accounts WHERE id = ?");
 	if (s == NULL)

@@ -72,12 +72,7 @@ static int sqlite_mailbox_absent(struct sqlite_conn *w, int64_t account_id, cons
 static int sqlite_mailbox_create_job(struct sqlite_store *st, struct sqlite_conn *w, void *arg, struct sqlite_changes *ch)
 {
 	struct sqlite_mailbox_create_ctx *ctx = arg;
-	int64_t one;
-	sqlite3_stmt *s = sqlite_stmt(w, "SELECT 1 FROM accounts WHERE id = ?");
-	if (s == NULL)
-		return STORE_ERROR;
-	sqlite3_bind_int64(s, 1, ctx->account_id);
-	int rc = sqlite_step_int64(w, s, &one);
+	int rc = sqlite_account_exists(w, ctx->account_id);
 	if (rc != STORE_OK)
 		return rc;
 	rc = sqlite_mailbox_absent(w, ctx->account_id, ctx->name);
@@ -349,17 +344,12 @@ struct sqlite_subscribe_ctx {
 static int sqlite_subscribe_job(struct sqlite_store *st, struct sqlite_conn *w, void *arg, struct sqlite_changes *ch)
 {
 	struct sqlite_subscribe_ctx *ctx = arg;
-	int64_t one;
-	sqlite3_stmt *s = sqlite_stmt(w, "SELECT 1 FROM accounts WHERE id = ?");
-	if (s == NULL)
-		return STORE_ERROR;
-	sqlite3_bind_int64(s, 1, ctx->account_id);
-	int rc = sqlite_step_int64(w, s, &one);
+	int rc = sqlite_account_exists(w, ctx->account_id);
 	if (rc != STORE_OK)
 		return rc;
 	if (ctx->on)
 		return sqlite_subscription_add(w, ctx->account_id, ctx->name);
-	s = sqlite_stmt(w, "DELETE FROM subscriptions WHERE account_id = ? AND name = ?");
+	sqlite3_stmt *s = sqlite_stmt(w, "DELETE FROM subscriptions WHERE account_id = ? AND name = ?");
 	if (s == NULL)
 		return STORE_ERROR;
 	sqlite3_bind_int64(s, 1, ctx->account_id);

@@ -255,6 +255,8 @@ void sqlite_json_ids(struct buf *b, const int64_t *ids, size_t n);
 /* The columns sqlite_entry_row reads, in its order. */
 #define SQLITE_ENTRY_COLUMNS "uid, message_id, size, internal_date, flags, modseq, ends_crlf, kwbits"
 void sqlite_entry_row(sqlite3_stmt *s, struct store_entry *e);
+/* STORE_OK when the account exists, STORE_NOTFOUND when not. */
+int sqlite_account_exists(struct sqlite_conn *w, int64_t account_id);
 /* Step s to the end, appending each row to the growing array *v (*n used,
  * *cap allocated); resets s. STORE_OK, or the failure (named what). */
 int sqlite_entry_rows(struct sqlite_conn *c, sqlite3_stmt *s, const char *what, struct store_entry **v, size_t *n,
