@@ -578,3 +578,34 @@ def test_nul_bytes_only_in_binary(srv):
         assert fetch_literal(u[0]) == data.replace(b"\x00", b"\x80")
         u, t = w.ok("FETCH 1 BINARY.PEEK[]")
         assert b"BINARY[] ~{%d}\r\n" % len(data) in u[0] and data in u[0]
+
+
+def test_large_mailbox_through_shared_snapshot(srv):
+    """Mailboxes of 1,000+ messages are served from a shared snapshot of
+    their entries; it must follow every change another session makes."""
+    n = 1100
+    with wire(srv) as a, wire(srv) as b:
+        a.send(b"".join(b"m%d APPEND INBOX {%d+}\r\n%s\r\n" % (i, len(msg(i)), msg(i)) for i in range(n)))
+        for i in range(n):
+            assert a.until("m%d" % i)[1].startswith(b"m%d OK" % i)
+        u, t = a.ok("SELECT INBOX")
+        assert b"* %d EXISTS\r\n" % n in u
+        u, t = a.ok("UID FETCH 1:* (FLAGS)")
+        assert len(u) == n and u[-1] == b"* %d FETCH (UID %d FLAGS ())\r\n" % (n, n)
+        b.ok("SELECT INBOX")
+        b.ok("STORE 7 +FLAGS.SILENT (\\Flagged $Big)")
+        b.ok("STORE 9 +FLAGS.SILENT (\\Deleted)")
+        b.ok("EXPUNGE")
+        srv.deliver("alice", msg(n))
+        u, t = a.ok("FETCH 7 FLAGS")  # no expunge reported during FETCH
+        assert u[0].startswith(b"* FLAGS (") and b"$Big" in u[0]
+        assert b"* 7 FETCH (FLAGS (\\Flagged $Big))\r\n" in u
+        assert b"* %d EXISTS\r\n" % (n + 1) in u
+        u, t = a.ok("FETCH 1050 BODY[TEXT]")
+        assert b"body 1049" in u[0] and b"FLAGS (\\Seen)" in u[0]
+        u, t = a.ok("NOOP")
+        assert u == [b"* 9 EXPUNGE\r\n"]
+        u, t = a.ok("FETCH 1049 (UID FLAGS)")
+        assert u == [b"* 1049 FETCH (UID 1050 FLAGS (\\Seen))\r\n"]
+        u, t = a.ok("UID FETCH 1:* (FLAGS)")
+        assert len(u) == n and u[-1].startswith(b"* %d FETCH (UID %d " % (n, n + 1))
