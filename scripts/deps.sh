@@ -6,11 +6,15 @@ set -eu
 
 pkgs_build="gcc make pkg-config libssl-dev libsqlite3-dev libcrypt-dev openssl"
 pkgs_test="python3 python3-pytest curl fetchmail getmail6 mpop sqlite3 procps"
-pkgs_bench="dovecot-pop3d dovecot-imapd python3"
+pkgs_bench="dovecot-pop3d dovecot-imapd dovecot-lmtpd postfix python3"
 pkgs_fuzz="clang libclang-rt-14-dev"
 # The IMAP real-client tests: two-way sync tools, a Lua filter, a terminal
 # reader driven under tmux, imaplib2 for IDLE, and Node for imapflow (npm below).
 pkgs_test="$pkgs_test isync offlineimap3 imapfilter mutt tmux python3-imaplib2 nodejs"
+# The SMTP real-client tests: swaks and msmtp, postfix for smtp-sink (the
+# stand-in remote MX; postfix itself is never started), dkimpy to verify
+# DKIM signatures.
+pkgs_test="$pkgs_test swaks msmtp postfix python3-dkim"
 
 # npm packages of the test group, pinned whole by the committed lock file, go
 # into build/npm (project-local, never global); reinstalled when the lock changes.
