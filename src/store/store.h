@@ -234,6 +234,12 @@ struct store_ops {
 	void (*release_thread)(struct store *st);
 	int (*search_scan)(struct store *st, int64_t account_id, int64_t mailbox_id, const struct store_scan *scan, store_scan_fn *fn, void *ctx);
 	int (*search_index)(struct store *st, size_t max, size_t *indexed_r, size_t *pending_r);
+
+	int (*alias_add)(struct store *st, const char *address, const char *target);
+	int (*alias_delete)(struct store *st, const char *address, const char *target);
+	int (*alias_list)(struct store *st, char ***addresses_r, char ***targets_r, size_t *n_r);
+	int (*alias_targets)(struct store *st, const char *address, char ***targets_r, size_t *n_r);
+	int (*domain_known)(struct store *st, const char *domain);
 };
 
 struct store {
@@ -421,6 +427,30 @@ static inline int store_search_scan(struct store *st, int64_t account_id, int64_
  * NULL. */
 static inline int store_search_index(struct store *st, size_t max, size_t *indexed_r, size_t *pending_r)
 { return st->ops->search_index(st, max, indexed_r, pending_r); }
+
+/* Aliases (SMTP/LMTP delivery): an address, "local@domain" or "@domain" for
+ * the domain's catch-all, delivers to one or more accounts, named by login
+ * name; both compare without regard to ASCII case. alias_add: STORE_EXISTS
+ * when that pair is there already, STORE_INVALID for a malformed address or
+ * target (the store does not check that the target account exists).
+ * alias_delete with target NULL removes every target of the address;
+ * STORE_NOTFOUND when nothing matched. */
+static inline int store_alias_add(struct store *st, const char *address, const char *target)
+{ return st->ops->alias_add(st, address, target); }
+static inline int store_alias_delete(struct store *st, const char *address, const char *target)
+{ return st->ops->alias_delete(st, address, target); }
+/* Every pair, sorted by address then target: two allocated arrays of equal
+ * length (free each with store_strings_free). */
+static inline int store_alias_list(struct store *st, char ***addresses_r, char ***targets_r, size_t *n_r)
+{ return st->ops->alias_list(st, addresses_r, targets_r, n_r); }
+/* The targets of one address (sorted; store_strings_free); STORE_NOTFOUND
+ * when the address is no alias. */
+static inline int store_alias_targets(struct store *st, const char *address, char ***targets_r, size_t *n_r)
+{ return st->ops->alias_targets(st, address, targets_r, n_r); }
+/* STORE_OK when an account or an alias is named in domain ("x@domain"),
+ * STORE_NOTFOUND when none is. */
+static inline int store_domain_known(struct store *st, const char *domain)
+{ return st->ops->domain_known(st, domain); }
 
 void store_account_clear(struct store_account *a);
 void store_uidmap_clear(struct store_uidmap *m);

@@ -267,6 +267,68 @@ TEST(accounts)
 	free(dir);
 }
 
+TEST(aliases)
+{
+	char *dir = test_tmpdir();
+	struct store *st = test_open(dir, true);
+	test_account(st, "alice@example.com");
+	test_account(st, "bob");
+
+	CHECK_EQ_INT(store_alias_add(st, "Sales@Example.com", "alice@example.com"), STORE_OK);
+	CHECK_EQ_INT(store_alias_add(st, "sales@example.com", "bob"), STORE_OK);
+	CHECK_EQ_INT(store_alias_add(st, "SALES@example.com", "BOB"), STORE_EXISTS);
+	CHECK_EQ_INT(store_alias_add(st, "@example.org", "bob"), STORE_OK);
+	CHECK_EQ_INT(store_alias_add(st, "nodomain", "bob"), STORE_INVALID);
+	CHECK_EQ_INT(store_alias_add(st, "a@", "bob"), STORE_INVALID);
+	CHECK_EQ_INT(store_alias_add(st, "a@b@c", "bob"), STORE_INVALID);
+	CHECK_EQ_INT(store_alias_add(st, "a b@c", "bob"), STORE_INVALID);
+	CHECK_EQ_INT(store_alias_add(st, "x@c", ""), STORE_INVALID);
+
+	char **t;
+	size_t n;
+	CHECK_EQ_INT(store_alias_targets(st, "sales@EXAMPLE.COM", &t, &n), STORE_OK);
+	CHECK_EQ_INT(n, 2);
+	if (n == 2) {
+		CHECK_EQ_STR(t[0], "alice@example.com");
+		CHECK_EQ_STR(t[1], "bob");
+	}
+	store_strings_free(t, n);
+	CHECK_EQ_INT(store_alias_targets(st, "nobody@example.com", &t, &n), STORE_NOTFOUND);
+	CHECK_EQ_INT(n, 0);
+
+	char **a;
+	CHECK_EQ_INT(store_alias_list(st, &a, &t, &n), STORE_OK);
+	CHECK_EQ_INT(n, 3);
+	if (n == 3) {
+		CHECK_EQ_STR(a[0], "@example.org");
+		CHECK_EQ_STR(a[1], "Sales@Example.com");
+		CHECK_EQ_STR(t[2], "bob");
+	}
+	store_strings_free(a, n);
+	store_strings_free(t, n);
+
+	/* Domains the store knows: of accounts and of aliases, any case. */
+	CHECK_EQ_INT(store_domain_known(st, "EXAMPLE.com"), STORE_OK);
+	CHECK_EQ_INT(store_domain_known(st, "example.org"), STORE_OK);
+	CHECK_EQ_INT(store_domain_known(st, "example.net"), STORE_NOTFOUND);
+	CHECK_EQ_INT(store_domain_known(st, "ample.com"), STORE_NOTFOUND);
+	CHECK_EQ_INT(store_domain_known(st, "exampl_.com"), STORE_NOTFOUND); /* LIKE's _ is literal */
+	CHECK_EQ_INT(store_domain_known(st, "%"), STORE_NOTFOUND);
+	CHECK_EQ_INT(store_domain_known(st, ""), STORE_NOTFOUND);
+
+	CHECK_EQ_INT(store_alias_delete(st, "sales@example.com", "Bob"), STORE_OK);
+	CHECK_EQ_INT(store_alias_delete(st, "sales@example.com", "bob"), STORE_NOTFOUND);
+	CHECK_EQ_INT(store_alias_delete(st, "@example.org", NULL), STORE_OK);
+	CHECK_EQ_INT(store_domain_known(st, "example.org"), STORE_NOTFOUND);
+	CHECK_EQ_INT(store_alias_targets(st, "sales@example.com", &t, &n), STORE_OK);
+	CHECK_EQ_INT(n, 1);
+	store_strings_free(t, n);
+
+	store_close(st);
+	test_rmrf(dir);
+	free(dir);
+}
+
 TEST(passwords_and_settings)
 {
 	char *dir = test_tmpdir();

@@ -191,6 +191,17 @@ static const char *const sqlite_migrations[] = {
 	"  DELETE FROM message_envelope WHERE message_id = old.id;"
 	"  DELETE FROM message_text WHERE message_id = old.id;"
 	"END;",
+	/* 7: aliases for SMTP/LMTP delivery: an address ("sales@example.com",
+	 * or "@example.com" for a domain's catch-all) and the accounts it
+	 * delivers to, one row per target, by name (a target whose account was
+	 * deleted is skipped when mail arrives). */
+	"CREATE TABLE aliases ("
+	"  address TEXT NOT NULL COLLATE NOCASE,"
+	"  target TEXT NOT NULL COLLATE NOCASE,"
+	"  created INTEGER NOT NULL,"
+	"  PRIMARY KEY (address, target)"
+	") WITHOUT ROWID;"
+	"CREATE INDEX aliases_target ON aliases (target);",
 };
 
 int sqlite_fail(struct sqlite_conn *c, const char *what)

@@ -50,6 +50,11 @@ const struct store_ops sqlite_store_ops = {
 	.release_thread = sqlite_release_thread,
 	.search_scan = sqlite_search_scan,
 	.search_index = sqlite_search_index,
+	.alias_add = sqlite_alias_add,
+	.alias_delete = sqlite_alias_delete,
+	.alias_list = sqlite_alias_list,
+	.alias_targets = sqlite_alias_targets,
+	.domain_known = sqlite_domain_known,
 };
 
 /* mkdir -p, with mode 0700 for every directory it creates. */

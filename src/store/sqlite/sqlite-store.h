@@ -195,6 +195,13 @@ void sqlite_changes_add(struct sqlite_changes *ch, int64_t account_id, int64_t m
 void sqlite_notify_open(struct sqlite_store *st);
 void sqlite_listen_stop(struct sqlite_store *st);
 
+/* sqlite-alias.c */
+int sqlite_alias_add(struct store *base, const char *address, const char *target);
+int sqlite_alias_delete(struct store *base, const char *address, const char *target);
+int sqlite_alias_list(struct store *base, char ***addresses_r, char ***targets_r, size_t *n_r);
+int sqlite_alias_targets(struct store *base, const char *address, char ***targets_r, size_t *n_r);
+int sqlite_domain_known(struct store *base, const char *domain);
+
 /* sqlite-account.c */
 int sqlite_account_create(struct store *base, const char *name, const char *pwhash, int64_t *id_r);
 int sqlite_account_delete(struct store *base, const char *name);
