@@ -29,6 +29,8 @@ static const struct opt_def opts[] = {
 	{"mailbox", OPT_MAILBOX, true},
 	{"hash", OPT_HASH, true},
 	{"apop", OPT_APOP, false},
+	{"selector", OPT_SELECTOR, true},
+	{"type", OPT_TYPE, true},
 };
 
 void cli_error(const char *fmt, ...)
@@ -140,6 +142,8 @@ int cli_parse(int argc, char **argv, struct cli_args *a)
 		case OPT_MAILBOX: a->mailbox = value; break;
 		case OPT_HASH: a->hash = value; break;
 		case OPT_APOP: a->apop = true; break;
+		case OPT_SELECTOR: a->selector = value; break;
+		case OPT_TYPE: a->type = value; break;
 		}
 	}
 	a->pos_storage = pos;

@@ -32,6 +32,8 @@ enum cli_opt {
 	OPT_MAILBOX = 1 << 5,
 	OPT_HASH = 1 << 6,
 	OPT_APOP = 1 << 7,
+	OPT_SELECTOR = 1 << 8,
+	OPT_TYPE = 1 << 9,
 };
 #define OPT_COMMON (OPT_DATA | OPT_CONFIG | OPT_SET | OPT_HELP)
 
@@ -43,6 +45,8 @@ struct cli_args {
 	const char *user;    /* --user */
 	const char *mailbox; /* --mailbox */
 	const char *hash;    /* --hash */
+	const char *selector; /* --selector */
+	const char *type;    /* --type */
 	bool apop;
 	bool help;
 	bool version;
@@ -97,6 +101,7 @@ int cmd_serve(const struct cli_args *a);
 int cmd_user(const struct cli_args *a);
 int cmd_mailbox(const struct cli_args *a);
 int cmd_deliver(const struct cli_args *a);
+int cmd_dkim(const struct cli_args *a);
 int cmd_help(const struct cli_args *a);
 
 /* The whole program behind main(). */

@@ -28,6 +28,7 @@ void cli_usage(FILE *f)
 	      "                                     manage an account's mailboxes\n"
 	      "  deliver --user NAME [--mailbox MAILBOX] < message\n"
 	      "                                     local delivery (an MDA for your MTA)\n"
+	      "  dkim keygen|list|record|sign ...   DKIM keys for outbound mail, their DNS records\n"
 	      "  help [COMMAND|config]              this text, a command's help, or the configuration keys\n"
 	      "  --version                          print the version\n"
 	      "\n" COMMON_OPTIONS,
@@ -90,6 +91,24 @@ static const struct {
 	 "Postfix example (master.cf):\n"
 	 "  roost unix - n n - - pipe flags=DR user=roost\n"
 	 "    argv=/usr/local/bin/roost deliver --data /var/lib/roost --user ${recipient}\n"
+	 "\n" COMMON_OPTIONS},
+	{"dkim",
+	 "usage: roost dkim keygen DOMAIN [--selector NAME] [--type rsa|ed25519]\n"
+	 "       roost dkim list\n"
+	 "       roost dkim record DOMAIN [--selector NAME]\n"
+	 "       roost dkim sign DOMAIN [--selector NAME] < message\n"
+	 "\n"
+	 "Outbound mail whose From is in a domain with a key is signed with DKIM\n"
+	 "(relaxed/relaxed). Keys are DIR/dkim/DOMAIN.SELECTOR.key (PEM, mode 0600).\n"
+	 "\n"
+	 "  keygen   make a key (RSA 2048 bits, or Ed25519 with --type ed25519) and print\n"
+	 "           the TXT record to publish at SELECTOR._domainkey.DOMAIN; the default\n"
+	 "           selector is \"roost\"; an existing key is never replaced\n"
+	 "  list     one line per key: domain, selector, type, and \"signing\" for the key\n"
+	 "           used for its domain (the oldest file when there are several)\n"
+	 "  record   print the TXT record of a key again\n"
+	 "  sign     print the message from standard input with a DKIM-Signature on top\n"
+	 "           (line ends made CRLF), to check the DNS record with a verifier\n"
 	 "\n" COMMON_OPTIONS},
 	{"help",
 	 "usage: roost help [COMMAND|config]\n"
