@@ -193,6 +193,53 @@ struct store_scan_row {
  * the scan (store_search_scan returns it). It must not call the store. */
 typedef int store_scan_fn(void *ctx, const struct store_scan_row *row);
 
+/* The outbound queue (src/smtp/queue.c): a message waiting to be relayed,
+ * its envelope and one row per recipient. */
+enum store_queue_state {
+	STORE_QUEUE_PENDING = 0, /* to be (re)tried at next_attempt */
+	STORE_QUEUE_SENT = 1,    /* the next hop took it */
+	STORE_QUEUE_FAILED = 2,  /* given up: permanent failure or expired */
+};
+/* store_queue_rcpt.dsn bits. */
+#define STORE_QUEUE_DSN_OWED 1u    /* a notification is still owed to the sender */
+#define STORE_QUEUE_DSN_DELAYED 2u /* a "delayed" notification was sent */
+
+struct store_queue_rcpt {
+	int64_t id;            /* unique in the store; store_queue_update names it */
+	char *addr;
+	unsigned notify;       /* SMTP_NOTIFY_* bits as given (0: not given) */
+	char *orcpt;           /* "rfc822;addr" as given, or NULL */
+	enum store_queue_state state;
+	uint32_t attempts;
+	int64_t next_attempt;  /* unix time */
+	char *last_reply;      /* the last reply or reason, or NULL */
+	unsigned dsn;          /* STORE_QUEUE_DSN_* */
+};
+
+struct store_queue_msg {
+	int64_t id;
+	char *sender;          /* "" for the null sender */
+	char *envid;           /* or NULL */
+	int ret;               /* enum smtp_ret */
+	bool smtputf8;
+	int body;              /* enum smtp_body */
+	int64_t account_id;    /* the submitting account, 0 when none */
+	int64_t created;       /* unix time */
+	uint64_t size;         /* octets of the content */
+	struct store_queue_rcpt *rcpts;
+	size_t n_rcpts;
+};
+
+/* What became of one recipient (store_queue_update). */
+struct store_queue_update {
+	int64_t rcpt_id;
+	enum store_queue_state state;
+	int64_t next_attempt;  /* when state is PENDING */
+	const char *reply;     /* NULL keeps the last one */
+	bool attempted;        /* count one more attempt */
+	unsigned dsn;          /* the new STORE_QUEUE_DSN_* bits */
+};
+
 struct store_ops {
 	void (*close)(struct store *st);
 	void (*watch)(struct store *st, store_watch_fn *fn, void *ctx);
@@ -240,6 +287,15 @@ struct store_ops {
 	int (*alias_list)(struct store *st, char ***addresses_r, char ***targets_r, size_t *n_r);
 	int (*alias_targets)(struct store *st, const char *address, char ***targets_r, size_t *n_r);
 	int (*domain_known)(struct store *st, const char *domain);
+
+	int (*queue_add)(struct store *st, const struct store_queue_msg *m, const char *data, size_t len, int64_t *id_r);
+	int (*queue_list)(struct store *st, struct store_queue_msg **r, size_t *n_r);
+	int (*queue_get)(struct store *st, int64_t id, struct store_queue_msg *r);
+	int (*queue_content)(struct store *st, int64_t id, char **data_r, size_t *len_r);
+	int (*queue_due)(struct store *st, int64_t now, size_t max, int64_t **ids_r, size_t *n_r);
+	int (*queue_update)(struct store *st, int64_t id, const struct store_queue_update *u, size_t n);
+	int (*queue_flush)(struct store *st, int64_t id);
+	int (*queue_delete)(struct store *st, int64_t id);
 };
 
 struct store {
@@ -451,6 +507,38 @@ static inline int store_alias_targets(struct store *st, const char *address, cha
  * STORE_NOTFOUND when none is. */
 static inline int store_domain_known(struct store *st, const char *domain)
 { return st->ops->domain_known(st, domain); }
+
+/* The outbound queue. queue_add stores a message with its envelope and
+ * recipients (m->rcpts: addr, notify, orcpt, next_attempt; the rest starts
+ * at zero), durable before it returns; STORE_INVALID without recipients.
+ * queue_list gives every queued message with its recipients, oldest first;
+ * queue_get one (STORE_NOTFOUND when it is gone). Free with
+ * store_queue_msg_clear / store_queue_msgs_free. queue_content hands back
+ * the content (malloc'd). queue_due: ids (free()) of at most max messages,
+ * oldest first, with a pending recipient due at `now` or a notification
+ * owed. queue_update records what happened to some recipients of message
+ * id in one durable write; a message with nothing pending and nothing owed
+ * is removed in the same write. queue_flush makes every pending recipient
+ * of message id (0: of every message) due now; queue_delete removes a
+ * message; both STORE_NOTFOUND when there is no such message. */
+static inline int store_queue_add(struct store *st, const struct store_queue_msg *m, const char *data, size_t len, int64_t *id_r)
+{ return st->ops->queue_add(st, m, data, len, id_r); }
+static inline int store_queue_list(struct store *st, struct store_queue_msg **r, size_t *n_r)
+{ return st->ops->queue_list(st, r, n_r); }
+static inline int store_queue_get(struct store *st, int64_t id, struct store_queue_msg *r)
+{ return st->ops->queue_get(st, id, r); }
+static inline int store_queue_content(struct store *st, int64_t id, char **data_r, size_t *len_r)
+{ return st->ops->queue_content(st, id, data_r, len_r); }
+static inline int store_queue_due(struct store *st, int64_t now, size_t max, int64_t **ids_r, size_t *n_r)
+{ return st->ops->queue_due(st, now, max, ids_r, n_r); }
+static inline int store_queue_update(struct store *st, int64_t id, const struct store_queue_update *u, size_t n)
+{ return st->ops->queue_update(st, id, u, n); }
+static inline int store_queue_flush(struct store *st, int64_t id)
+{ return st->ops->queue_flush(st, id); }
+static inline int store_queue_delete(struct store *st, int64_t id)
+{ return st->ops->queue_delete(st, id); }
+void store_queue_msg_clear(struct store_queue_msg *m);
+void store_queue_msgs_free(struct store_queue_msg *m, size_t n);
 
 void store_account_clear(struct store_account *a);
 void store_uidmap_clear(struct store_uidmap *m);

@@ -202,6 +202,39 @@ static const char *const sqlite_migrations[] = {
 	"  PRIMARY KEY (address, target)"
 	") WITHOUT ROWID;"
 	"CREATE INDEX aliases_target ON aliases (target);",
+	/* 8: the outbound queue. A queued message keeps its own content (rows
+	 * of messages are freed once no mailbox entry refers to them) and its
+	 * envelope with the DSN parameters of RFC 3461; each recipient has a
+	 * row with its state (0 pending, 1 sent, 2 failed), attempts, when it
+	 * is next due, the last reply, and dsn bits (1: a notification is
+	 * still owed to the sender, 2: a "delayed" notice went out). A message
+	 * goes once no recipient is pending or owed a notification. */
+	"CREATE TABLE queue ("
+	"  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	"  sender TEXT NOT NULL,"
+	"  envid TEXT,"
+	"  ret INTEGER NOT NULL DEFAULT 0,"
+	"  smtputf8 INTEGER NOT NULL DEFAULT 0,"
+	"  body INTEGER NOT NULL DEFAULT 0,"
+	"  account_id INTEGER NOT NULL DEFAULT 0,"
+	"  created INTEGER NOT NULL,"
+	"  size INTEGER NOT NULL,"
+	"  content BLOB NOT NULL"
+	");"
+	"CREATE TABLE queue_rcpts ("
+	"  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	"  queue_id INTEGER NOT NULL,"
+	"  addr TEXT NOT NULL,"
+	"  notify INTEGER NOT NULL DEFAULT 0,"
+	"  orcpt TEXT,"
+	"  state INTEGER NOT NULL DEFAULT 0,"
+	"  attempts INTEGER NOT NULL DEFAULT 0,"
+	"  next_attempt INTEGER NOT NULL DEFAULT 0,"
+	"  last_reply TEXT,"
+	"  dsn INTEGER NOT NULL DEFAULT 0"
+	");"
+	"CREATE INDEX queue_rcpts_queue ON queue_rcpts (queue_id);"
+	"CREATE INDEX queue_rcpts_due ON queue_rcpts (state, next_attempt);",
 };
 
 int sqlite_fail(struct sqlite_conn *c, const char *what)

@@ -55,6 +55,14 @@ const struct store_ops sqlite_store_ops = {
 	.alias_list = sqlite_alias_list,
 	.alias_targets = sqlite_alias_targets,
 	.domain_known = sqlite_domain_known,
+	.queue_add = sqlite_queue_add,
+	.queue_list = sqlite_queue_list,
+	.queue_get = sqlite_queue_get,
+	.queue_content = sqlite_queue_content,
+	.queue_due = sqlite_queue_due,
+	.queue_update = sqlite_queue_update,
+	.queue_flush = sqlite_queue_flush,
+	.queue_delete = sqlite_queue_delete,
 };
 
 /* mkdir -p, with mode 0700 for every directory it creates. */

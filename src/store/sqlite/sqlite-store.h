@@ -321,6 +321,16 @@ void sqlite_indexer_start(struct sqlite_store *st);
 /* Stop the background thread (returns once it has exited); idempotent. */
 void sqlite_indexer_stop(struct sqlite_store *st);
 
+/* sqlite-queue.c: the outbound queue. */
+int sqlite_queue_add(struct store *base, const struct store_queue_msg *m, const char *data, size_t len, int64_t *id_r);
+int sqlite_queue_list(struct store *base, struct store_queue_msg **r, size_t *n_r);
+int sqlite_queue_get(struct store *base, int64_t id, struct store_queue_msg *r);
+int sqlite_queue_content(struct store *base, int64_t id, char **data_r, size_t *len_r);
+int sqlite_queue_due(struct store *base, int64_t now, size_t max, int64_t **ids_r, size_t *n_r);
+int sqlite_queue_update(struct store *base, int64_t id, const struct store_queue_update *u, size_t n);
+int sqlite_queue_flush(struct store *base, int64_t id);
+int sqlite_queue_delete(struct store *base, int64_t id);
+
 static inline struct sqlite_store *sqlite_store_of(struct store *base)
 {
 	return (struct sqlite_store *)base;
