@@ -1,8 +1,9 @@
 /* `roost dkim keygen|list|record|sign`: the DKIM keys the outbound queue signs
  * with. keygen writes DATA/dkim/DOMAIN.SELECTOR.key (mode 0600, never over an
  * existing file) and prints the TXT record to publish; sign prints a message
- * with its signature so that an administrator can test the record with any
- * verifier before mail depends on it. */
+ * with its signature (by the key of DOMAIN, or of the From domain as the queue
+ * does) so that an administrator can test the record with any verifier before
+ * mail depends on it. */
 #include "cli/cli.h"
 
 #include <dirent.h>
@@ -194,12 +195,20 @@ static int read_message(struct buf *msg)
 		}
 		if (n == 0)
 			break;
-		for (ssize_t i = 0; i < n; i++) {
-			if (chunk[i] == '\n' && prev != '\r')
+		/* Copy runs up to each bare LF, then CR LF for it. */
+		size_t from = 0;
+		for (size_t i = 0; i < (size_t)n; i++) {
+			if (chunk[i] != '\n')
+				continue;
+			bool bare = i > 0 ? chunk[i - 1] != '\r' : prev != '\r';
+			if (bare) {
+				buf_append(msg, chunk + from, i - from);
 				buf_append(msg, "\r", 1);
-			buf_append(msg, &chunk[i], 1);
-			prev = chunk[i];
+				from = i;
+			}
 		}
+		buf_append(msg, chunk + from, (size_t)n - from);
+		prev = chunk[n - 1];
 		if (msg->len > DKIM_SIGN_MAX_MESSAGE) {
 			cli_error("dkim sign: message larger than %u MB", DKIM_SIGN_MAX_MESSAGE / (1024 * 1024));
 			return CLI_EXIT_DATAERR;
@@ -212,23 +221,35 @@ static int read_message(struct buf *msg)
 
 static int dkim_sign_stdin(const struct cli_args *a, const char *domain)
 {
-	struct dkim_key *k = NULL;
-	int status = find_key(a, domain, "sign", &k);
-	if (status != 0)
-		return status;
 	struct buf msg = {0}, out = {0};
-	status = read_message(&msg);
-	if (status == 0) {
-		const char *err = NULL;
-		if (dkim_sign(k, msg.data, msg.len, time_now(), &out, &err) < 0) {
-			cli_error("dkim sign: %s", err);
+	struct dkim_key *k = NULL;
+	char *from_domain = NULL;
+	int status = read_message(&msg);
+	if (status != 0)
+		goto out;
+	if (domain == NULL) {
+		from_domain = dkim_from_domain(msg.data, msg.len);
+		if (from_domain == NULL) {
+			cli_error("dkim sign: no domain in the message's From (or give DOMAIN)");
 			status = CLI_EXIT_DATAERR;
-		} else if (write_all(STDOUT_FILENO, out.data, out.len) < 0 ||
-			   write_all(STDOUT_FILENO, msg.data, msg.len) < 0) {
-			cli_error("dkim sign: writing the message: %s", strerror(errno));
-			status = CLI_EXIT_FAIL;
+			goto out;
 		}
+		domain = from_domain;
 	}
+	status = find_key(a, domain, "sign", &k);
+	if (status != 0)
+		goto out;
+	const char *err = NULL;
+	if (dkim_sign(k, msg.data, msg.len, time_now(), &out, &err) < 0) {
+		cli_error("dkim sign: %s", err);
+		status = CLI_EXIT_DATAERR;
+	} else if (write_all(STDOUT_FILENO, out.data, out.len) < 0 ||
+		   write_all(STDOUT_FILENO, msg.data, msg.len) < 0) {
+		cli_error("dkim sign: writing the message: %s", strerror(errno));
+		status = CLI_EXIT_FAIL;
+	}
+out:
+	free(from_domain);
 	buf_free(&msg);
 	buf_free(&out);
 	dkim_key_free(k);
@@ -257,7 +278,8 @@ int cmd_dkim(const struct cli_args *a)
 	if (cli_check_opts(a, what, allowed) < 0)
 		return CLI_EXIT_USAGE;
 	size_t want = list ? 1 : 2;
-	if (a->n_pos < want) {
+	bool sign = strcmp(action, "sign") == 0;
+	if (a->n_pos < want && !(sign && a->n_pos == 1)) {
 		cli_error("dkim %s: missing domain (try roost dkim --help)", action);
 		return CLI_EXIT_USAGE;
 	}
@@ -265,7 +287,7 @@ int cmd_dkim(const struct cli_args *a)
 		cli_error("dkim %s: unexpected argument '%s'", action, a->pos[want]);
 		return CLI_EXIT_USAGE;
 	}
-	const char *domain = list ? NULL : a->pos[1];
+	const char *domain = a->n_pos > 1 ? a->pos[1] : NULL;
 	if (domain != NULL && !dkim_valid_domain(domain)) {
 		cli_error("dkim %s: invalid domain name '%s'", action, domain);
 		return CLI_EXIT_USAGE;
@@ -285,7 +307,7 @@ int cmd_dkim(const struct cli_args *a)
 		return dkim_list(a);
 	if (strcmp(action, "keygen") == 0)
 		return dkim_keygen(a, domain, a->selector ? a->selector : DKIM_DEFAULT_SELECTOR);
-	if (strcmp(action, "sign") == 0)
+	if (sign)
 		return dkim_sign_stdin(a, domain);
 	struct dkim_key *k = NULL;
 	int status = find_key(a, domain, "record", &k);

@@ -96,7 +96,7 @@ static const struct {
 	 "usage: roost dkim keygen DOMAIN [--selector NAME] [--type rsa|ed25519]\n"
 	 "       roost dkim list\n"
 	 "       roost dkim record DOMAIN [--selector NAME]\n"
-	 "       roost dkim sign DOMAIN [--selector NAME] < message\n"
+	 "       roost dkim sign [DOMAIN] [--selector NAME] < message\n"
 	 "\n"
 	 "Outbound mail whose From is in a domain with a key is signed with DKIM\n"
 	 "(relaxed/relaxed). Keys are DIR/dkim/DOMAIN.SELECTOR.key (PEM, mode 0600).\n"
@@ -108,7 +108,8 @@ static const struct {
 	 "           used for its domain (the oldest file when there are several)\n"
 	 "  record   print the TXT record of a key again\n"
 	 "  sign     print the message from standard input with a DKIM-Signature on top\n"
-	 "           (line ends made CRLF), to check the DNS record with a verifier\n"
+	 "           (line ends made CRLF), by the key of DOMAIN or else of the From\n"
+	 "           domain, to check the DNS record with a verifier\n"
 	 "\n" COMMON_OPTIONS},
 	{"help",
 	 "usage: roost help [COMMAND|config]\n"

@@ -689,3 +689,103 @@ int dkim_key_for_domain(const char *data_dir, const char *domain, struct dkim_ke
 	free(dir);
 	return rc;
 }
+
+/* ---- the From domain ---- */
+
+/* Skip a comment at s[i] == '(' (nested, with quoted pairs); returns the
+ * index after it. */
+static size_t skip_comment(const char *s, size_t i, size_t len)
+{
+	int depth = 0;
+	for (; i < len; i++) {
+		if (s[i] == '\\' && i + 1 < len)
+			i++;
+		else if (s[i] == '(')
+			depth++;
+		else if (s[i] == ')' && --depth == 0)
+			return i + 1;
+	}
+	return len;
+}
+
+static size_t skip_quoted(const char *s, size_t i, size_t len)
+{
+	for (i++; i < len; i++) {
+		if (s[i] == '\\' && i + 1 < len)
+			i++;
+		else if (s[i] == '"')
+			return i + 1;
+	}
+	return len;
+}
+
+char *dkim_from_domain(const char *msg, size_t len)
+{
+	size_t n = 0, body_at = 0;
+	struct field *f = parse_header(msg, len, &n, &body_at);
+	const struct field *from = NULL;
+	for (size_t i = 0; i < n && from == NULL; i++)
+		if (field_is(&f[i], "from"))
+			from = &f[i];
+	char *domain = NULL;
+	if (from != NULL) {
+		const char *v = memchr(from->p, ':', from->len) + 1;
+		size_t vlen = from->len - (size_t)(v - from->p);
+		/* The first mailbox: an angle address if there is one before the
+		 * first comma, else the addr-spec itself. Quoted strings and
+		 * comments are skipped; the domain runs from the last '@' to '>',
+		 * ',', ';', '(' or whitespace. */
+		size_t at = 0, i = 0;
+		bool angle = false;
+		while (i < vlen) {
+			char c = v[i];
+			if (c == '(') {
+				i = skip_comment(v, i, vlen);
+				continue;
+			}
+			if (c == '"') {
+				i = skip_quoted(v, i, vlen);
+				continue;
+			}
+			if (c == '<') {
+				angle = true;
+				at = 0;
+			} else if (c == '@') {
+				at = i + 1;
+			} else if ((c == '>' && angle) || (c == ',' && !angle) || c == ';') {
+				break;
+			} else if (c == ':' && !angle) {
+				at = 0; /* a group's display name, or a source route */
+			}
+			i++;
+		}
+		if (at > 0) {
+			size_t e = at;
+			while (e < vlen && v[e] != '>' && v[e] != ',' && v[e] != ';' && v[e] != '(' && !is_wsp(v[e]) &&
+			       v[e] != '\r' && v[e] != '\n')
+				e++;
+			char *d = xstrndup(v + at, e - at);
+			if (dkim_valid_domain(d))
+				domain = lower_dup(d);
+			free(d);
+		}
+	}
+	free(f);
+	return domain;
+}
+
+int dkim_sign_outbound(const char *data_dir, const char *msg, size_t len, int64_t now, struct buf *out,
+		       const char **error_r)
+{
+	char *domain = dkim_from_domain(msg, len);
+	if (domain == NULL)
+		return 1;
+	struct dkim_key *k = NULL;
+	int rc = dkim_key_for_domain(data_dir, domain, &k, error_r);
+	free(domain);
+	if (rc != 0)
+		return rc;
+	rc = dkim_sign(k, msg, len, now, out, error_r);
+	dkim_key_free(k);
+	return rc;
+}

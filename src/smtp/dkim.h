@@ -81,4 +81,16 @@ bool dkim_key_file_name(const char *name, char **domain_r, char **selector_r);
  * name), so a new key takes over only when the old file is removed. */
 int dkim_key_for_domain(const char *data_dir, const char *domain, struct dkim_key **r, const char **error_r);
 
+/* The domain of the (first) address in the message's From field, in lower
+ * case and allocated; NULL when there is no From or no usable domain in it
+ * (a domain literal, a group without members, a malformed address). */
+char *dkim_from_domain(const char *msg, size_t len);
+
+/* What the outbound queue calls: when the From domain has a key in data_dir,
+ * append the DKIM-Signature to out and return 0; return 1 when the message
+ * goes out unsigned (no From domain, no key) and -1 on an error (a key that
+ * cannot be loaded or a failed signature: *error_r says which). */
+int dkim_sign_outbound(const char *data_dir, const char *msg, size_t len, int64_t now, struct buf *out,
+		       const char **error_r);
+
 #endif
