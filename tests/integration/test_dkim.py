@@ -205,3 +205,20 @@ def test_corpus_verifies_with_dkimpy(data, kind, monkeypatch):
         signed_count += 1
     assert not failures, failures
     assert signed_count >= 80
+
+
+def test_sign_picks_the_from_domain(data):
+    """Without DOMAIN, sign uses the key of the From domain, as the queue does."""
+    sel, dom, value = keygen(data, "example.net", "--type", "ed25519")
+    dns = dns_for({"%s._domainkey.%s." % (sel, dom): value.encode()})
+    msg = b'From: "Bob, the builder" <bob@EXAMPLE.net>\nTo: a@example.com\nSubject: lf only\n\nbody\n'
+    signed = cli(data, "dkim", "sign", input=msg).stdout
+    assert b"d=example.net;" in signed
+    assert signed.endswith(b"From: \"Bob, the builder\" <bob@EXAMPLE.net>\r\nTo: a@example.com\r\n"
+                           b"Subject: lf only\r\n\r\nbody\r\n")
+    assert verify(signed, dns)
+    p = cli(data, "dkim", "sign", input=b"From: x@example.org\r\n\r\nx\r\n", check=False)
+    assert p.returncode == 1 and b"no key for example.org" in p.stderr
+    p = cli(data, "dkim", "sign", input=b"From: nobody\r\n\r\nx\r\n", check=False)
+    assert p.returncode == 65 and len(p.stderr.splitlines()) == 1
+

@@ -618,3 +618,76 @@ TEST(rsa_record_and_reload)
 	rm_tree(dir);
 	free(dir);
 }
+
+/* ---- the From domain and the queue's entry point ---- */
+
+static char *from_domain(const char *msg) { return dkim_from_domain(msg, strlen(msg)); }
+
+TEST(from_domain_forms)
+{
+	static const struct { const char *msg, *want; } t[] = {
+		{"From: alice@Example.COM\r\n\r\n", "example.com"},
+		{"From: Alice <alice@example.com>\r\n\r\n", "example.com"},
+		{"From: \"Smith, Alice <x@evil.test>\" <alice@example.com>\r\n\r\n", "example.com"},
+		{"From: alice@example.com (Alice <x@evil.test>)\r\n\r\n", "example.com"},
+		{"From: a@one.example, b@two.example\r\n\r\n", "one.example"},
+		{"From: Team: a@team.example, b@x.example;\r\n\r\n", "team.example"},
+		{"From: Alice\r\n <alice@folded.example>\r\n\r\n", "folded.example"},
+		{"from : alice@ws.example\r\n\r\n", "ws.example"},
+		{"To: x@to.example\r\nFrom: <alice@second.example>\r\n\r\n", "second.example"},
+		{"From: <@route.example:alice@real.example>\r\n\r\n", "real.example"},
+		{"From: alice@[192.0.2.1]\r\n\r\n", NULL},
+		{"From: undisclosed-recipients:;\r\n\r\n", NULL},
+		{"From: alice\r\n\r\n", NULL},
+		{"From: alice@../etc\r\n\r\n", NULL},
+		{"To: x@to.example\r\n\r\nFrom: a@body.example\r\n", NULL},
+		{"", NULL},
+	};
+	for (size_t i = 0; i < ARRAY_LEN(t); i++) {
+		char *d = from_domain(t[i].msg);
+		if (t[i].want == NULL) {
+			if (d != NULL)
+				fprintf(stderr, "  case %zu: got %s\n", i, d);
+			CHECK(d == NULL);
+		} else {
+			CHECK_EQ_STR(d, t[i].want);
+		}
+		free(d);
+	}
+}
+
+TEST(sign_outbound)
+{
+	char *dir = tmpdir();
+	char *kd = xasprintf("%s/dkim", dir);
+	CHECK_EQ_INT(mkdir(kd, 0700), 0);
+	struct dkim_key *k = new_key(DKIM_ED25519_SHA256);
+	char *path = dkim_key_path(dir, "example.com", "sel");
+	const char *err = NULL;
+	CHECK_EQ_INT(dkim_key_write(k, path, &err), 0);
+
+	struct buf out = {0};
+	CHECK_EQ_INT(dkim_sign_outbound(dir, msg1, strlen(msg1), 7, &out, &err), 0);
+	char *sig = str_of(&out);
+	CHECK(verify(k, sig, msg1_signed));
+	free(sig);
+	static const char other[] = "From: x@example.org\r\n\r\nbody\r\n";
+	CHECK_EQ_INT(dkim_sign_outbound(dir, other, strlen(other), 7, &out, &err), 1);
+	static const char none[] = "To: x@example.com\r\n\r\nbody\r\n";
+	CHECK_EQ_INT(dkim_sign_outbound(dir, none, strlen(none), 7, &out, &err), 1);
+	CHECK_EQ_INT(out.len, 0);
+	/* A key that cannot be read is an error, not silence. */
+	FILE *f = fopen(path, "w");
+	fputs("garbage\n", f);
+	fclose(f);
+	err = NULL;
+	CHECK_EQ_INT(dkim_sign_outbound(dir, msg1, strlen(msg1), 7, &out, &err), -1);
+	CHECK(err != NULL);
+	CHECK_EQ_INT(out.len, 0);
+
+	dkim_key_free(k);
+	free(path);
+	free(kd);
+	rm_tree(dir);
+	free(dir);
+}
