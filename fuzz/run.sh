@@ -22,8 +22,9 @@ build imap-search src/imap/imap-search-parse.c src/imap/imap-seqset.c src/imap/i
 build mime src/mime/mime-*.c $core
 build smtp-cmd src/smtp/smtp-parse.c src/smtp/smtp-data.c $core
 build smtp-data src/smtp/smtp-data.c $core
+build smtp-reply src/smtp/smtp-client.c src/smtp/smtp-mx.c $core -lresolv
 status=0
-for t in pop3-cmd pop3-stuff config sasl imap-parse imap-search mime smtp-cmd smtp-data; do
+for t in pop3-cmd pop3-stuff config sasl imap-parse imap-search mime smtp-cmd smtp-data smtp-reply; do
 	corpus="$out/corpus-$t"
 	mkdir -p "$corpus"
 	dict=""
