@@ -103,6 +103,7 @@ int cmd_mailbox(const struct cli_args *a);
 int cmd_deliver(const struct cli_args *a);
 int cmd_dkim(const struct cli_args *a);
 int cmd_help(const struct cli_args *a);
+int cmd_queue(const struct cli_args *a);
 
 /* The whole program behind main(). */
 int cli_main(int argc, char **argv);

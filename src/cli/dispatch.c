@@ -16,6 +16,7 @@ static const struct {
 	{"user", cmd_user},
 	{"mailbox", cmd_mailbox},
 	{"deliver", cmd_deliver},
+	{"queue", cmd_queue},
 	{"dkim", cmd_dkim},
 	{"help", cmd_help},
 };

@@ -28,6 +28,7 @@ void cli_usage(FILE *f)
 	      "                                     manage an account's mailboxes\n"
 	      "  deliver --user NAME [--mailbox MAILBOX] < message\n"
 	      "                                     local delivery (an MDA for your MTA)\n"
+	      "  queue list|flush|delete [ID]       the outbound queue: show it, retry now, drop a message\n"
 	      "  dkim keygen|list|record|sign ...   DKIM keys for outbound mail, their DNS records\n"
 	      "  help [COMMAND|config]              this text, a command's help, or the configuration keys\n"
 	      "  --version                          print the version\n"
@@ -91,6 +92,18 @@ static const struct {
 	 "Postfix example (master.cf):\n"
 	 "  roost unix - n n - - pipe flags=DR user=roost\n"
 	 "    argv=/usr/local/bin/roost deliver --data /var/lib/roost --user ${recipient}\n"
+	 "\n" COMMON_OPTIONS},
+	{"queue",
+	 "usage: roost queue list\n"
+	 "       roost queue flush [ID]\n"
+	 "       roost queue delete ID\n"
+	 "\n"
+	 "The outbound queue: mail for remote recipients waiting for its next hop.\n"
+	 "list prints one line per message (id, age, sender, size) and below it one\n"
+	 "line per recipient: state (pending, sent, failed), attempts, when the next\n"
+	 "attempt is due and the last reply. flush makes message ID (every message\n"
+	 "without ID) due now; a running server tries it within a few seconds.\n"
+	 "delete drops message ID without telling its sender.\n"
 	 "\n" COMMON_OPTIONS},
 	{"dkim",
 	 "usage: roost dkim keygen DOMAIN [--selector NAME] [--type rsa|ed25519]\n"

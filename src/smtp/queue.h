@@ -36,8 +36,7 @@ struct queue_rcpt {
 
 /* Queue data (the message as received, CRLF or LF line ends) for the remote
  * recipients rcpts[0..n). When DATA/dkim holds a key for the domain of the
- * From: header (else of the envelope sender) the stored message is
- * DKIM-signed. Returns 0 once it is durable, -1 with *error_r (for logs). */
+ * From: header the stored message is DKIM-signed. Returns 0 once it is durable, -1 with *error_r (for logs). */
 int queue_submit(struct server *srv, const struct queue_envelope *env, const struct queue_rcpt *rcpts, size_t n,
 		 const char *data, size_t len, const char **error_r);
 
