@@ -102,6 +102,7 @@ int cmd_user(const struct cli_args *a);
 int cmd_mailbox(const struct cli_args *a);
 int cmd_deliver(const struct cli_args *a);
 int cmd_dkim(const struct cli_args *a);
+int cmd_alias(const struct cli_args *a);
 int cmd_help(const struct cli_args *a);
 int cmd_queue(const struct cli_args *a);
 

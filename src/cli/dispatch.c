@@ -17,6 +17,7 @@ static const struct {
 	{"mailbox", cmd_mailbox},
 	{"deliver", cmd_deliver},
 	{"queue", cmd_queue},
+	{"alias", cmd_alias},
 	{"dkim", cmd_dkim},
 	{"help", cmd_help},
 };

@@ -29,6 +29,7 @@ void cli_usage(FILE *f)
 	      "  deliver --user NAME [--mailbox MAILBOX] < message\n"
 	      "                                     local delivery (an MDA for your MTA)\n"
 	      "  queue list|flush|delete [ID]       the outbound queue: show it, retry now, drop a message\n"
+	      "  alias add|del|list ...             addresses that deliver to accounts\n"
 	      "  dkim keygen|list|record|sign ...   DKIM keys for outbound mail, their DNS records\n"
 	      "  help [COMMAND|config]              this text, a command's help, or the configuration keys\n"
 	      "  --version                          print the version\n"
@@ -104,6 +105,17 @@ static const struct {
 	 "attempt is due and the last reply. flush makes message ID (every message\n"
 	 "without ID) due now; a running server tries it within a few seconds.\n"
 	 "delete drops message ID without telling its sender.\n"
+	 "\n" COMMON_OPTIONS},
+	{"alias",
+	 "usage: roost alias add ADDRESS ACCOUNT...\n"
+	 "       roost alias del ADDRESS [ACCOUNT]\n"
+	 "       roost alias list\n"
+	 "\n"
+	 "Mail to ADDRESS (local@domain) is delivered to each ACCOUNT's INBOX;\n"
+	 "@domain is the domain's catch-all, for addresses no account or alias has.\n"
+	 "An alias makes its domain one of the server's own, and lets its accounts\n"
+	 "send mail as ADDRESS through submission (a catch-all does not).\n"
+	 "del without ACCOUNT removes every account of the alias.\n"
 	 "\n" COMMON_OPTIONS},
 	{"dkim",
 	 "usage: roost dkim keygen DOMAIN [--selector NAME] [--type rsa|ed25519]\n"
