@@ -17,6 +17,7 @@
 #include "core/util.h"
 #include "imap/imap.h"
 #include "net/net-internal.h"
+#include "smtp/queue.h"
 
 static int fail(const char *what, const char *why)
 {
@@ -44,6 +45,7 @@ static void release(struct net *net, struct server *srv)
 		close(net->listeners[i].fd);
 	free(net->listeners);
 	free(net->loops);
+	queue_stop(); /* its thread uses the store */
 	if (srv->store)
 		store_close(srv->store);
 	if (srv->throttle)
@@ -137,6 +139,7 @@ int server_run(struct config *cfg, const char *data_dir)
 	if (store_listen_external(srv.store, &err) != STORE_OK)
 		log_warn("event=notify_unavailable reason=\"%s\"", err);
 	srv.throttle = auth_throttle_new((int)config_int(cfg, "auth.max_failures"));
+	queue_start(&srv);
 
 	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 	if (ncpu < 1)
@@ -146,7 +149,9 @@ int server_run(struct config *cfg, const char *data_dir)
 	if (nloops == 0)
 		nloops = (unsigned)ncpu;
 	if (nworkers == 0)
-		nworkers = ncpu * 2 > 4 ? (unsigned)ncpu * 2 : 4;
+		/* A delivery holds its worker until the group commit's fsync: the
+		 * more deliveries wait together, the more share one fsync. */
+		nworkers = ncpu * 4 > 16 ? (unsigned)ncpu * 4 : 16;
 	net.max_conns = (unsigned)config_int(cfg, "limits.connections");
 	net.max_per_ip = (unsigned)config_int(cfg, "limits.connections_per_ip");
 	net.rate = (int)config_int(cfg, "limits.commands_per_second");
