@@ -14,7 +14,7 @@ pkgs_test="$pkgs_test isync offlineimap3 imapfilter mutt tmux python3-imaplib2 n
 # The SMTP real-client tests: swaks and msmtp, postfix for smtp-sink (the
 # stand-in remote MX; postfix itself is never started), dkimpy to verify
 # DKIM signatures.
-pkgs_test="$pkgs_test swaks msmtp postfix python3-dkim"
+pkgs_test="$pkgs_test swaks libnet-ssleay-perl msmtp postfix python3-dkim"
 
 # npm packages of the test group, pinned whole by the committed lock file, go
 # into build/npm (project-local, never global); reinstalled when the lock changes.

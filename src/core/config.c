@@ -34,7 +34,7 @@ static const struct key_def keys[] = {
 	{"server.loops", T_INT, "0", NULL, 0, 64, NULL,
 	 "Event-loop threads that own the sockets; 0 means one per CPU."},
 	{"server.workers", T_INT, "0", NULL, 0, 256, NULL,
-	 "Worker threads that run commands against the store; 0 means max(4, 2 x CPUs)."},
+	 "Worker threads that run commands against the store (a delivery holds one until its group commit is on disk); 0 means max(16, 4 x CPUs)."},
 	{"log.level", T_ENUM, "info", NULL, 0, 0, "debug|info|warn|error",
 	 "Least severe level that is logged."},
 	{"tls.cert", T_STR, "", NULL, 0, 0, NULL,
@@ -59,10 +59,38 @@ static const struct key_def keys[] = {
 	 "POP3 listeners (STLS offered), comma-separated ADDR:PORT; empty turns POP3 off."},
 	{"pop3s.listen", T_LISTEN, "0.0.0.0:1995", "0.0.0.0:995", 0, 0, NULL,
 	 "POP3 over implicit TLS listeners."},
-	{"smtp.listen", T_LISTEN, "", NULL, 0, 0, NULL, "SMTP listeners (reserved: SMTP is not served yet)."},
-	{"submission.listen", T_LISTEN, "", NULL, 0, 0, NULL, "Submission listeners (reserved)."},
-	{"submissions.listen", T_LISTEN, "", NULL, 0, 0, NULL, "Submission over implicit TLS listeners (reserved)."},
-	{"lmtp.listen", T_LISTEN, "", NULL, 0, 0, NULL, "LMTP listeners (reserved)."},
+	{"smtp.listen", T_LISTEN, "0.0.0.0:10025", "0.0.0.0:25", 0, 0, NULL,
+	 "SMTP listeners (incoming mail for local domains, STARTTLS offered, no relaying); empty turns SMTP off."},
+	{"submission.listen", T_LISTEN, "0.0.0.0:1587", "0.0.0.0:587", 0, 0, NULL,
+	 "Submission listeners (RFC 6409: authenticated users send mail; STARTTLS before AUTH)."},
+	{"submissions.listen", T_LISTEN, "0.0.0.0:1465", "0.0.0.0:465", 0, 0, NULL,
+	 "Submission over implicit TLS listeners (RFC 8314)."},
+	{"lmtp.listen", T_LISTEN, "127.0.0.1:10024", "127.0.0.1:24", 0, 0, NULL,
+	 "LMTP listeners for the MTA in front (RFC 2033): ADDR:PORT or the absolute path of a unix socket. LMTP delivers to any local user without a password: never expose it beyond the machine."},
+	{"smtp.domains", T_STR, "", NULL, 0, 0, NULL,
+	 "Comma-separated mail domains this server receives for, besides server.hostname, localhost and the domains of its accounts and aliases."},
+	{"smtp.idle_timeout", T_INT, "300", NULL, 30, 3600, NULL,
+	 "Seconds an SMTP, submission or LMTP client may stay silent (RFC 5321 asks for at least 300 while waiting for a command)."},
+	{"smtp.data_timeout", T_INT, "600", NULL, 10, 86400, NULL,
+	 "Seconds one message (DATA, or a BDAT sequence) may take to arrive, however steadily it trickles in; then 421 and the connection is closed."},
+	{"smtp.max_message_size", T_INT, "67108864", NULL, 1024, 536870912, NULL,
+	 "Largest message in octets (announced as SIZE); larger ones are refused with 552 5.3.4."},
+	{"smtp.max_recipients", T_INT, "100", NULL, 1, 10000, NULL,
+	 "Recipients one message may have (RFC 5321 asks for at least 100); more get 452 4.5.3."},
+	{"smtp.max_errors", T_INT, "10", NULL, 1, 1000, NULL,
+	 "Refused commands in one SMTP session before the server says 421 and hangs up."},
+	{"smtp.max_junk_commands", T_INT, "100", NULL, 1, 100000, NULL,
+	 "NOOP, RSET, VRFY, HELP and HELO/EHLO commands between two accepted messages before the server says 421 and hangs up."},
+	{"smtp.vrfy", T_BOOL, "no", NULL, 0, 0, NULL,
+	 "Answer VRFY with whether a local user exists; no answers 252 to everyone (addresses are not disclosed)."},
+	{"smtp.recipient_delimiter", T_STR, "+", NULL, 0, 0, NULL,
+	 "Character that starts an address extension: user+tag@domain is delivered to user; empty turns it off."},
+	{"smtp.plus_folder", T_BOOL, "no", NULL, 0, 0, NULL,
+	 "Deliver user+tag@domain into the user's mailbox named tag when it exists (INBOX otherwise)."},
+	{"smtp.bare_lf", T_ENUM, "accept", NULL, 0, 0, "accept|reject",
+	 "A bare LF or CR in a message: accept (stored as CRLF; only CRLF.CRLF ends a message) or refuse the message with 550 5.6.2."},
+	{"submission.sent_copy", T_BOOL, "no", NULL, 0, 0, NULL,
+	 "Save a copy of every message a user submits into their Sent folder (leave off for mail programs that save their own copy over IMAP)."},
 	{"imap.idle_timeout", T_INT, "1800", NULL, 1800, 86400, NULL,
 	 "Seconds an IMAP client may stay silent (IDLE included) before it is logged out (RFC 9051 asks for at least 1800)."},
 	{"pop3.idle_timeout", T_INT, "600", NULL, 600, 86400, NULL,
@@ -134,9 +162,12 @@ bool config_parse_bool(const char *s, bool *r)
 	return false;
 }
 
-/* ADDR:PORT where ADDR is IPv4, [IPv6] or a host name, PORT 1..65535. */
+/* ADDR:PORT where ADDR is IPv4, [IPv6] or a host name, PORT 1..65535; or an
+ * absolute path (a unix socket, for lmtp.listen). */
 static bool valid_listen_item(const char *s, size_t len)
 {
+	if (len > 1 && s[0] == '/')
+		return len < 108 && memchr(s, ' ', len) == NULL; /* sun_path */
 	const char *colon = NULL;
 	for (size_t i = 0; i < len; i++)
 		if (s[i] == ':')

@@ -1,7 +1,6 @@
-/* Listening sockets from the *.listen keys. Each ADDR:PORT of a served protocol
- * becomes one non-blocking socket that every event loop watches (EPOLLEXCLUSIVE
- * wakes one of them per connection). Keys of protocols not served yet are
- * accepted and reported, never silently bound. */
+/* Listening sockets from the *.listen keys. Each ADDR:PORT (or the absolute
+ * path of a unix socket) becomes one non-blocking socket that every event loop
+ * watches (EPOLLEXCLUSIVE wakes one of them per connection). */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netdb.h>
@@ -9,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "core/log.h"
@@ -16,6 +17,7 @@
 #include "net/net-internal.h"
 #include "imap/imap.h"
 #include "pop3/pop3.h"
+#include "smtp/smtp.h"
 
 struct served {
 	const char *key;
@@ -27,14 +29,46 @@ static const struct served served[] = {
 	{"imaps.listen", &imaps_proto},
 	{"pop3.listen", &pop3_proto},
 	{"pop3s.listen", &pop3s_proto},
+	{"smtp.listen", &smtp_proto},
+	{"submission.listen", &submission_proto},
+	{"submissions.listen", &submissions_proto},
+	{"lmtp.listen", &lmtp_proto},
 };
 
-static const char *reserved[] = {"smtp.listen", "submission.listen",
-				 "submissions.listen", "lmtp.listen"};
+/* A unix socket at an absolute path; a stale socket file is replaced, any
+ * other file is left alone. Mode 0666: who may connect is up to the
+ * directory it is in. */
+static int open_unix(const char *path, struct listener *l, const char **error_r)
+{
+	static __thread char msg[256];
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	if (strlen(path) >= sizeof sa.sun_path) {
+		snprintf(msg, sizeof msg, "%s: path too long for a unix socket", path);
+		*error_r = msg;
+		return -1;
+	}
+	memcpy(sa.sun_path, path, strlen(path) + 1);
+	struct stat sb;
+	if (lstat(path, &sb) == 0 && S_ISSOCK(sb.st_mode))
+		unlink(path);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0 || chmod(path, 0666) < 0 || listen(fd, 1024) < 0) {
+		snprintf(msg, sizeof msg, "cannot listen on %s: %s", path, strerror(errno));
+		*error_r = msg;
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	l->fd = fd;
+	snprintf(l->addr, sizeof l->addr, "%s", path);
+	return 0;
+}
 
 static int open_one(const char *item, struct listener *l, const char **error_r)
 {
 	static __thread char msg[256];
+	if (item[0] == '/')
+		return open_unix(item, l, error_r);
 	char *host, *port;
 	char *copy = xstrdup(item);
 	char *colon = strrchr(copy, ':');
@@ -79,10 +113,6 @@ static int open_one(const char *item, struct listener *l, const char **error_r)
 
 int listeners_open(struct net *net, const struct config *cfg, const char **error_r)
 {
-	for (unsigned k = 0; k < ARRAY_LEN(reserved); k++)
-		if (config_str(cfg, reserved[k])[0] != '\0')
-			log_warn("event=config_ignored key=%s reason=\"protocol not served yet\"", reserved[k]);
-
 	for (unsigned s = 0; s < ARRAY_LEN(served); s++) {
 		char *list = xstrdup(config_str(cfg, served[s].key));
 		for (char *save = NULL, *item = strtok_r(list, ",", &save); item; item = strtok_r(NULL, ",", &save)) {

@@ -668,7 +668,7 @@ static void accept_from(struct loop *l, struct listener *lst)
 		c->proto = lst->proto;
 		c->started_ms = c->last_active_ms = c->tokens_ms = time_mono_ms();
 		c->tokens = net_global->rate;
-		c->loopback = is_loopback(&ss);
+		c->loopback = is_loopback(&ss) || ss.ss_family == AF_UNIX; /* as private as the machine */
 		snprintf(c->sid, sizeof c->sid, "%08x", atomic_fetch_add(&sid_counter, 1) * 2654435761u);
 		if (ss.ss_family == AF_INET)
 			inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, c->peer_ip, sizeof c->peer_ip);
@@ -680,7 +680,7 @@ static void accept_from(struct loop *l, struct listener *lst)
 		const char *refuse = NULL;
 		if (total > net_global->max_conns)
 			refuse = "total";
-		else if (!(c->counted_ip = limits_ip_acquire(c->peer_ip, net_global->max_per_ip)))
+		else if (ss.ss_family != AF_UNIX && !(c->counted_ip = limits_ip_acquire(c->peer_ip, net_global->max_per_ip)))
 			refuse = "per_ip";
 		c->next = l->conns;
 		if (l->conns)

@@ -68,6 +68,10 @@ def run_cli(data, *args, input=None, check=True, timeout=60):
     return p
 
 
+# Every protocol a test server listens on, each on a free loopback port.
+LISTENERS = ("pop3", "pop3s", "imap", "imaps", "smtp", "submission", "submissions", "lmtp")
+
+
 class PortTaken(Exception):
     pass
 
@@ -78,7 +82,7 @@ class Server:
     def __init__(self, base, sets=None, name="srv"):
         self.data = tempfile.mkdtemp(prefix=name + "-", dir=base)
         os.chmod(self.data, 0o755)
-        self.ports = {"pop3": free_port(), "pop3s": free_port(), "imap": free_port(), "imaps": free_port()}
+        self.ports = {k: free_port() for k in LISTENERS}
         self.sets = dict(sets or {})
         self.proc = None
         self.log_path = os.path.join(base, os.path.basename(self.data) + ".log")
@@ -98,11 +102,9 @@ class Server:
         raise AssertionError("no free ports after %d attempts" % attempts)
 
     def _start(self):
-        args = [BIN, "serve", "--data", self.data,
-                "--set", "pop3.listen=127.0.0.1:%d" % self.ports["pop3"],
-                "--set", "pop3s.listen=127.0.0.1:%d" % self.ports["pop3s"],
-                "--set", "imap.listen=127.0.0.1:%d" % self.ports["imap"],
-                "--set", "imaps.listen=127.0.0.1:%d" % self.ports["imaps"]]
+        args = [BIN, "serve", "--data", self.data]
+        for k in LISTENERS:
+            args += ["--set", "%s.listen=127.0.0.1:%d" % (k, self.ports[k])]
         for k, v in self.sets.items():
             args += ["--set", "%s=%s" % (k, v)]
         self.log = open(self.log_path, "ab")

@@ -77,7 +77,8 @@ TEST(defaults)
 	CHECK_EQ_STR(config_str(cfg, "pop3s.listen"), root ? "0.0.0.0:995" : "0.0.0.0:1995");
 	CHECK_EQ_STR(config_str(cfg, "imap.listen"), root ? "0.0.0.0:143" : "0.0.0.0:1143");
 	CHECK_EQ_STR(config_str(cfg, "imaps.listen"), root ? "0.0.0.0:993" : "0.0.0.0:1993");
-	CHECK_EQ_STR(config_str(cfg, "smtp.listen"), "");
+	CHECK_EQ_STR(config_str(cfg, "smtp.listen"), root ? "0.0.0.0:25" : "0.0.0.0:10025");
+	CHECK_EQ_STR(config_str(cfg, "lmtp.listen"), root ? "127.0.0.1:24" : "127.0.0.1:10024");
 	CHECK_EQ_STR(config_str(cfg, "pop3.delete_mode"), "expunge");
 	CHECK_EQ_STR(config_str(cfg, "pop3.delete_folder"), "Trash");
 	CHECK(!config_bool(cfg, "auth.allow_plaintext"));
@@ -173,6 +174,8 @@ TEST(file_errors_name_file_and_line)
 	CHECK_LOAD("pop3.listen = 127.0.0.1:110,\n", "");
 	CHECK_LOAD("pop3.listen = a:1,,b:2\n", "FILE:1: pop3.listen: expected a comma-separated list of ADDR:PORT");
 	CHECK_LOAD("pop3s.listen = [::1]:995, localhost:995\n", "");
+	CHECK_LOAD("lmtp.listen = /run/roost/lmtp, 127.0.0.1:24\n", "");
+	CHECK_LOAD("lmtp.listen = relative/lmtp\n", "FILE:1: lmtp.listen: expected a comma-separated list of ADDR:PORT");
 }
 
 TEST(file_error_stops_at_first_bad_line)
