@@ -13,7 +13,7 @@
 #include "core/util.h"
 
 /* Config keys an account may override. */
-static const char *const account_keys[] = {"pop3.delete_mode", "pop3.delete_folder", "pop3.only_new"};
+static const char *const account_keys[] = {"pop3.delete_mode", "pop3.delete_folder", "pop3.only_new", "quota.bytes"};
 
 static bool account_key_allowed(const char *key)
 {
@@ -144,7 +144,7 @@ static int user_set(const struct cli_args *a, struct store *st, const char *name
 		const char *err = NULL;
 		int bad = 0;
 		if (!account_key_allowed(key)) {
-			cli_error("user set: %s cannot be set per account (only pop3.delete_mode, pop3.delete_folder, pop3.only_new)", key);
+			cli_error("user set: %s cannot be set per account (only pop3.delete_mode, pop3.delete_folder, pop3.only_new, quota.bytes)", key);
 			bad = 1;
 		} else if (eq[1] != '\0' && config_check(key, eq + 1, &err) < 0) {
 			cli_error("user set: %s: %s", key, err);

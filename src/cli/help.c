@@ -67,8 +67,9 @@ static const struct {
 	 "  --apop            also keep the password as the account's APOP secret; it is\n"
 	 "                    then stored in a plaintext-equivalent form (off by default;\n"
 	 "                    passwd without --apop turns APOP off)\n"
-	 "  set KEY=VALUE     override pop3.delete_mode, pop3.delete_folder or\n"
-	 "                    pop3.only_new for this account; KEY= removes the override\n"
+	 "  set KEY=VALUE     override pop3.delete_mode, pop3.delete_folder,\n"
+	 "                    pop3.only_new or quota.bytes for this account; KEY= removes\n"
+	 "                    the override\n"
 	 "  show              print the account, its password scheme and its settings\n"
 	 "\n" COMMON_OPTIONS},
 	{"mailbox",

@@ -101,6 +101,8 @@ static const struct key_def keys[] = {
 	 "Folder that POP3-deleted messages move to when pop3.delete_mode = move (created when missing)."},
 	{"pop3.only_new", T_BOOL, "no", NULL, 0, 0, NULL,
 	 "Offer over POP3 only mail that arrived after the account's first POP3 login."},
+	{"quota.bytes", T_INT, "0", NULL, 0, INT64_MAX, NULL,
+	 "Octets of mail an account may keep (all mailboxes together); 0 means no limit. Per account: roost user set NAME quota.bytes=N. Mail that would go over it is refused at delivery (452 4.2.2 / 552 5.2.2)."},
 	{"store.group_commit", T_BOOL, "yes", NULL, 0, 0, NULL,
 	 "Batch concurrent store writes into one commit and one fsync; no means one fsync per write."},
 	{"relay.host", T_STR, "", NULL, 0, 0, NULL,

@@ -1,10 +1,12 @@
 /* Local recipients (see smtp-local.h for the rules). */
 #include "smtp/smtp-local.h"
 
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/config.h"
+#include "core/log.h"
 #include "core/util.h"
 #include "store/store.h"
 
@@ -170,6 +172,34 @@ bool local_may_send_as(struct server *srv, int64_t account_id, const char *addr)
 			ok = t[i].account_id == account_id;
 	local_targets_free(t, n);
 	return ok;
+}
+
+enum local_quota local_quota_check(struct server *srv, int64_t account_id, uint64_t extra)
+{
+	int64_t limit = config_int(srv->cfg, "quota.bytes");
+	char *v = NULL;
+	int rc = store_setting_get(srv->store, account_id, "quota.bytes", &v);
+	if (rc == STORE_OK) {
+		const char *why;
+		if (config_check("quota.bytes", v, &why) == 0)
+			limit = strtoll(v, NULL, 10);
+		else
+			log_warn("event=bad_setting account=%" PRId64 " key=quota.bytes error=\"%s\"", account_id, why);
+		free(v);
+	} else if (rc != STORE_NOTFOUND) {
+		return QUOTA_TEMPFAIL;
+	}
+	if (limit <= 0)
+		return QUOTA_OK;
+	struct store_mailbox *mb;
+	size_t n;
+	if (store_mailbox_list(srv->store, account_id, &mb, &n) != STORE_OK)
+		return QUOTA_TEMPFAIL;
+	uint64_t used = 0;
+	for (size_t i = 0; i < n; i++)
+		used += mb[i].bytes;
+	store_mailboxes_free(mb, n);
+	return used + extra > (uint64_t)limit ? QUOTA_OVER : QUOTA_OK;
 }
 
 int local_deliver(struct server *srv, const char *data, size_t len, const struct local_target *t, size_t n)

@@ -50,6 +50,12 @@ bool local_domain(struct server *srv, const char *domain);
  * that reaches it; never through a catch-all. */
 bool local_may_send_as(struct server *srv, int64_t account_id, const char *addr);
 
+/* Quota (quota.bytes, per account or from the configuration): whether the
+ * account's mail plus `extra` octets stays within it. QUOTA_TEMPFAIL when
+ * the store failed. */
+enum local_quota { QUOTA_OK, QUOTA_OVER, QUOTA_TEMPFAIL };
+enum local_quota local_quota_check(struct server *srv, int64_t account_id, uint64_t extra);
+
 /* Store a message for local targets, once for all of them (duplicates of one
  * mailbox collapse), durable before it returns; STORE_* codes. */
 int local_deliver(struct server *srv, const char *data, size_t len, const struct local_target *t, size_t n);

@@ -46,6 +46,7 @@ struct rcpt {
 	bool remote; /* goes to the outbound queue */
 	struct local_target *t;
 	size_t nt;
+	const char *refused; /* LMTP: this recipient's reply after the message, when not 250 */
 };
 
 struct smtp_session {
@@ -458,6 +459,26 @@ static enum run_result cmd_mail(struct smtp_session *s, const struct smtp_cmd *c
 	return RUN_DONE;
 }
 
+/* Drop the targets whose account cannot take `extra` more octets. Returns
+ * QUOTA_OVER when none is left, QUOTA_TEMPFAIL when the store failed. */
+static enum local_quota quota_filter(struct server *srv, struct local_target *t, size_t *nt, uint64_t extra)
+{
+	size_t kept = 0;
+	for (size_t i = 0; i < *nt; i++) {
+		enum local_quota q = local_quota_check(srv, t[i].account_id, extra);
+		if (q == QUOTA_TEMPFAIL)
+			return q;
+		if (q == QUOTA_OVER) {
+			free(t[i].account);
+			continue;
+		}
+		t[kept++] = t[i];
+	}
+	bool none = kept == 0 && *nt > 0;
+	*nt = kept;
+	return none ? QUOTA_OVER : QUOTA_OK;
+}
+
 static enum run_result cmd_rcpt(struct smtp_session *s, const struct smtp_cmd *cmd)
 {
 	if (!s->mail)
@@ -482,6 +503,16 @@ static enum run_result cmd_rcpt(struct smtp_session *s, const struct smtp_cmd *c
 	enum run_result res = RUN_DONE;
 	switch (lr) {
 	case LOCAL_OK:
+		switch (quota_filter(srv, t, &nt, s->size)) {
+		case QUOTA_OK:
+			break;
+		case QUOTA_OVER:
+			conn_printf(s->c, "452 4.2.2 <%s>: Mailbox full\r\n", addr);
+			goto fail;
+		case QUOTA_TEMPFAIL:
+			conn_writes(s->c, "451 4.3.0 Temporary lookup failure, try again later\r\n");
+			goto fail;
+		}
 		break;
 	case LOCAL_REMOTE:
 		if (s->mode == MODE_SUBMISSION) {
@@ -598,6 +629,22 @@ static enum run_result message_done(struct smtp_session *s)
 		return RUN_DONE;
 	}
 
+	const char *data = buf_head(&s->msg);
+	size_t len = buf_used(&s->msg);
+	/* LMTP can refuse recipients one by one after the message: the ones
+	 * whose accounts it would take over quota. */
+	size_t n_refused = 0;
+	if (s->mode == MODE_LMTP) {
+		for (size_t i = 0; i < s->n_rcpts; i++) {
+			enum local_quota q = quota_filter(srv, s->rcpts[i].t, &s->rcpts[i].nt, len);
+			if (q != QUOTA_OK) {
+				s->rcpts[i].refused = q == QUOTA_OVER ? "552 5.2.2 Quota exceeded"
+								      : "451 4.3.0 Temporary failure, try again later";
+				n_refused++;
+			}
+		}
+	}
+
 	/* Local recipients: one store_deliver for all of them. */
 	struct local_target *all = NULL;
 	size_t n_all = 0, n_remote = 0;
@@ -606,6 +653,8 @@ static enum run_result message_done(struct smtp_session *s)
 			n_remote++;
 			continue;
 		}
+		if (s->rcpts[i].refused != NULL)
+			continue;
 		all = xrealloc(all, (n_all + s->rcpts[i].nt + 1) * sizeof *all);
 		memcpy(all + n_all, s->rcpts[i].t, s->rcpts[i].nt * sizeof *all);
 		n_all += s->rcpts[i].nt;
@@ -615,8 +664,6 @@ static enum run_result message_done(struct smtp_session *s)
 		all = xrealloc(all, (n_all + 1) * sizeof *all);
 		all[n_all++] = sent;
 	}
-	const char *data = buf_head(&s->msg);
-	size_t len = buf_used(&s->msg);
 	int rc = n_all > 0 ? local_deliver(srv, data, len, all, n_all) : STORE_OK;
 	free(all); /* the targets' strings belong to the recipients */
 	const char *error = NULL;
@@ -645,19 +692,23 @@ static enum run_result message_done(struct smtp_session *s)
 			 mode_name(s->mode), from, s->n_rcpts, error ? error : store_last_error());
 		reply_all(s, "451 4.3.0 Could not store the message, try again later");
 	} else {
-		log_info("sid=%s event=message proto=%s from=%s rcpts=%zu local=%zu remote=%zu octets=%" PRIu64
+		log_info("sid=%s event=message proto=%s from=%s rcpts=%zu local=%zu remote=%zu refused=%zu octets=%" PRIu64
 			 " bare_lf=%" PRIu64 " bare_cr=%" PRIu64 " long_lines=%" PRIu64 " result=ok",
-			 s->sid, mode_name(s->mode), from, s->n_rcpts, s->n_rcpts - n_remote, n_remote, s->octets,
-			 s->data.bare_lf, s->data.bare_cr, s->data.long_lines);
+			 s->sid, mode_name(s->mode), from, s->n_rcpts, s->n_rcpts - n_remote - n_refused, n_remote,
+			 n_refused, s->octets, s->data.bare_lf, s->data.bare_cr, s->data.long_lines);
 		if (s->mode == MODE_LMTP) {
 			for (size_t i = 0; i < s->n_rcpts; i++)
-				conn_printf(s->c, "250 2.0.0 <%s> Delivered id %s\r\n", s->rcpts[i].addr, s->sid);
+				if (s->rcpts[i].refused != NULL)
+					conn_printf(s->c, "%s\r\n", s->rcpts[i].refused);
+				else
+					conn_printf(s->c, "250 2.0.0 <%s> Delivered id %s\r\n", s->rcpts[i].addr, s->sid);
 		} else {
 			conn_printf(s->c, "250 2.0.0 Ok: %s id %s\r\n", n_remote ? "queued" : "delivered", s->sid);
 		}
 		/* DSN (RFC 3461): local delivery is final; tell a sender who asked. */
 		for (size_t i = 0; i < s->n_rcpts; i++)
-			if (!s->rcpts[i].remote && (s->rcpts[i].notify & SMTP_NOTIFY_SUCCESS) && s->sender[0] != '\0') {
+			if (!s->rcpts[i].remote && s->rcpts[i].refused == NULL &&
+			    (s->rcpts[i].notify & SMTP_NOTIFY_SUCCESS) && s->sender[0] != '\0') {
 				struct queue_rcpt q = {s->rcpts[i].addr, s->rcpts[i].notify, s->rcpts[i].orcpt};
 				struct queue_envelope env = {.sender = s->sender, .envid = s->envid, .ret = s->ret};
 				if (queue_dsn_delivered(srv, &env, &q, 1, data + s->msg_header, len - s->msg_header,

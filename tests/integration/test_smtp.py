@@ -776,3 +776,36 @@ def test_trickling_message_is_cut_off(make_server):
             break
     assert code == 421
     assert imap_messages(s, "pat", "p") == []
+
+
+def test_quota_per_recipient(make_server):
+    s = make_server()
+    for u in ("quinn", "ray"):
+        s.add_user(u, "p")
+    s.cli("user", "set", "quinn", "quota.bytes=3000")
+    c = Smtp(s.ports["lmtp"])
+    c.ehlo(verb="LHLO")
+    big = b"Subject: big\r\n\r\n" + (b"q" * 70 + b"\r\n") * 30  # ~2.2 KB
+    # Fits once: delivered to both.
+    assert send(c, "x@r.example", ["quinn@localhost", "ray@localhost"], big)[0] == 250
+    assert c.reply()[0] == 250
+    # The second copy would pass quinn's quota: refused for quinn alone.
+    r1 = send(c, "x@r.example", ["quinn@localhost", "ray@localhost"], big)
+    r2 = c.reply()
+    assert r1[0] == 552 and r1[1][0].startswith("5.2.2")
+    assert r2[0] == 250
+    # A declared SIZE that cannot fit is refused at RCPT.
+    assert c.cmd("MAIL FROM:<x@r.example> SIZE=5000")[0] == 250
+    code, lines = c.cmd("RCPT TO:<quinn@localhost>")
+    assert code == 452 and lines[0].startswith("4.2.2")
+    assert c.cmd("RCPT TO:<ray@localhost>")[0] == 250
+    c.close()
+    assert len(imap_messages(s, "quinn", "p")) == 1
+    assert len(imap_messages(s, "ray", "p")) == 2
+    # Over quota already: SMTP refuses at RCPT too.
+    s.cli("user", "set", "quinn", "quota.bytes=100")
+    c = Smtp(s.ports["smtp"])
+    c.ehlo()
+    assert c.cmd("MAIL FROM:<x@r.example>")[0] == 250
+    assert c.cmd("RCPT TO:<quinn@localhost>")[0] == 452
+    c.close()
