@@ -809,3 +809,29 @@ def test_quota_per_recipient(make_server):
     assert c.cmd("MAIL FROM:<x@r.example>")[0] == 250
     assert c.cmd("RCPT TO:<quinn@localhost>")[0] == 452
     c.close()
+
+
+def test_notify_success_on_local_delivery(mx):
+    c = Smtp(mx.ports["submission"])
+    c.ehlo()
+    assert c.cmd("AUTH PLAIN " + auth_plain("alice@example.com", "apass"))[0] == 235
+    assert c.cmd("MAIL FROM:<alice@example.com> RET=HDRS ENVID=env42")[0] == 250
+    assert c.cmd("RCPT TO:<bob@localhost> NOTIFY=SUCCESS ORCPT=rfc822;bob@localhost")[0] == 250
+    assert c.cmd("RCPT TO:<alice@example.com> NOTIFY=NEVER")[0] == 250
+    assert c.cmd("DATA")[0] == 354
+    c.send(MSG + b".\r\n")
+    assert c.reply()[0] == 250
+    c.close()
+    assert len(imap_messages(mx, "bob", "bpass")) == 1
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        msgs = imap_messages(mx, "alice@example.com", "apass")
+        if len(msgs) == 2:
+            break
+        time.sleep(0.2)
+    reports = [m for m in msgs if b"report-type=delivery-status" in m]
+    assert len(reports) == 1, msgs
+    r = reports[0]
+    assert b"Action: delivered" in r and b"Original-Envelope-Id: env42" in r
+    assert b"Original-Recipient: rfc822; bob@localhost" in r, r.decode()
+    assert b"body line" not in r  # RET=HDRS: headers only
