@@ -24,6 +24,10 @@ bool auth_hash_supported(const char *hash);
 
 enum auth_result { AUTH_OK, AUTH_FAILED, AUTH_TEMPFAIL };
 
+/* Wipe len bytes of a secret (a decoded SASL response, a password) and free
+ * it; NULL is fine. */
+void auth_secret_free(char *p, size_t len);
+
 /* Look up the account and check the password. On AUTH_OK fills *acct_r
  * (release with store_account_clear). AUTH_TEMPFAIL means the store failed. */
 enum auth_result auth_login(struct store *st, const char *user, const char *password, struct store_account *acct_r);

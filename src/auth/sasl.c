@@ -49,3 +49,11 @@ int auth_sasl_plain_parse(const unsigned char *msg, size_t len, char **storage_r
 	*passwd_r = passwd;
 	return 0;
 }
+
+void auth_secret_free(char *p, size_t len)
+{
+	if (p != NULL) {
+		explicit_bzero(p, len);
+		free(p);
+	}
+}

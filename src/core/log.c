@@ -56,3 +56,12 @@ void log_msg(enum log_level level, const char *fmt, ...)
 	line[len++] = '\n';
 	(void)write_all(STDERR_FILENO, line, len);
 }
+
+char *log_safe_dup(const char *s, size_t len)
+{
+	char *r = xstrndup(s, len);
+	for (char *p = r; *p; p++)
+		if ((unsigned char)*p <= 0x20 || *p == 0x7f || *p == '"' || *p == '\\')
+			*p = '?';
+	return r;
+}

@@ -129,16 +129,6 @@ static void maildrop_unlock(int64_t account_id)
 
 /* ---- Small helpers ---- */
 
-/* A copy of client-supplied text that cannot break a key=value log line. */
-static char *log_safe(const char *s, size_t len)
-{
-	char *r = xstrndup(s, len);
-	for (char *p = r; *p; p++)
-		if ((unsigned char)*p <= 0x20 || *p == 0x7f || *p == '"' || *p == '\\')
-			*p = '?';
-	return r;
-}
-
 static const char *plural(size_t n)
 {
 	return n == 1 ? "" : "s";
@@ -178,13 +168,6 @@ static enum run_result bad_command(struct pop3_session *s, struct conn *c, const
 	return reply_err(s, c, "%s", what);
 }
 
-static void clear_secret(char *p, size_t len)
-{
-	if (p != NULL) {
-		explicit_bzero(p, len);
-		free(p);
-	}
-}
 
 static void sasl_reset(struct pop3_session *s)
 {
@@ -342,7 +325,7 @@ static enum run_result login(struct pop3_session *s, struct conn *c, const char 
 	if (r != AUTH_TEMPFAIL && srv->throttle != NULL)
 		auth_throttle_record(srv->throttle, ip, user, r == AUTH_OK);
 
-	char *safe_user = log_safe(user, strlen(user));
+	char *safe_user = log_safe_dup(user, strlen(user));
 	if (r == AUTH_TEMPFAIL) {
 		log_warn("sid=%s event=login proto=pop3 user=%s mech=%s result=fail reason=tempfail error=\"%s\"",
 			 session_sid(s), safe_user, mech, store_last_error());
@@ -597,7 +580,7 @@ static enum run_result cmd_pass(struct pop3_session *s, struct conn *c, const st
 	}
 	char *pass = xstrndup(cmd->rest.p, cmd->rest.len);
 	enum run_result r = login(s, c, "USER", user, pass);
-	clear_secret(pass, cmd->rest.len);
+	auth_secret_free(pass, cmd->rest.len);
 	free(user);
 	return r;
 }
@@ -665,7 +648,7 @@ static enum run_result sasl_response(struct pop3_session *s, struct conn *c, enu
 			r = reply_err(s, c, "%s", why);
 		else
 			r = login(s, c, "PLAIN", authcid, passwd);
-		clear_secret(storage, (size_t)n);
+		auth_secret_free(storage, (size_t)n);
 		break;
 	}
 	case SASL_LOGIN_USER:
@@ -685,7 +668,7 @@ static enum run_result sasl_response(struct pop3_session *s, struct conn *c, enu
 		} else {
 			char *pass = xstrndup((const char *)dec, (size_t)n);
 			r = login(s, c, "LOGIN", user, pass);
-			clear_secret(pass, (size_t)n);
+			auth_secret_free(pass, (size_t)n);
 		}
 		free(user);
 		break;

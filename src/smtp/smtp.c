@@ -101,16 +101,6 @@ static uint64_t max_size(const struct smtp_session *s)
 	return (uint64_t)config_int(conn_server(s->c)->cfg, "smtp.max_message_size");
 }
 
-/* A copy of client-supplied text that cannot break a key=value log line. */
-static char *log_safe(const char *p, size_t len)
-{
-	char *r = xstrndup(p, len);
-	for (char *q = r; *q; q++)
-		if ((unsigned char)*q <= 0x20 || *q == 0x7f || *q == '"' || *q == '\\')
-			*q = '?';
-	return r;
-}
-
 /* ---- The transaction ---- */
 
 static void rcpts_free(struct smtp_session *s)
@@ -176,7 +166,7 @@ static void add_received(struct smtp_session *s)
 	struct tm tm;
 	localtime_r(&now, &tm);
 	strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S %z", &tm);
-	char *helo = log_safe(s->helo ? s->helo : "unknown", strlen(s->helo ? s->helo : "unknown"));
+	char *helo = log_safe_dup(s->helo ? s->helo : "unknown", strlen(s->helo ? s->helo : "unknown"));
 	buf_printf(&s->msg, "Received: from %s ([%s])\r\n\tby %s (Roost) with %s id %s", helo, conn_peer_ip(s->c),
 		   srv->hostname, with_protocol(s), s->sid);
 	if (s->n_rcpts == 1 && strlen(s->rcpts[0].addr) < 200 && strpbrk(s->rcpts[0].addr, "\r\n") == NULL)
@@ -260,14 +250,6 @@ static enum run_result cmd_hello(struct smtp_session *s, const struct smtp_cmd *
 
 /* ---- AUTH (submission only) ---- */
 
-static void clear_secret(char *p, size_t len)
-{
-	if (p != NULL) {
-		explicit_bzero(p, len);
-		free(p);
-	}
-}
-
 static void sasl_reset(struct smtp_session *s)
 {
 	s->sasl = SASL_NONE;
@@ -300,7 +282,7 @@ static enum run_result login(struct smtp_session *s, const char *mech, const cha
 	enum auth_result r = auth_login(srv->store, user, password, &acct);
 	if (r != AUTH_TEMPFAIL && srv->throttle != NULL)
 		auth_throttle_record(srv->throttle, ip, user, r == AUTH_OK);
-	char *safe = log_safe(user, strlen(user));
+	char *safe = log_safe_dup(user, strlen(user));
 	enum run_result res = RUN_DONE;
 	if (r == AUTH_OK) {
 		s->account_id = acct.id;
@@ -343,7 +325,7 @@ static enum run_result sasl_response(struct smtp_session *s, enum sasl_step step
 			r = refuse(s, "501 5.5.2 Malformed PLAIN response");
 		else
 			r = login(s, "PLAIN", authcid, passwd);
-		clear_secret(storage, (size_t)n);
+		auth_secret_free(storage, (size_t)n);
 		break;
 	}
 	case SASL_LOGIN_USER:
@@ -363,7 +345,7 @@ static enum run_result sasl_response(struct smtp_session *s, enum sasl_step step
 		} else {
 			char *pass = xstrndup((const char *)dec, (size_t)n);
 			r = login(s, "LOGIN", user, pass);
-			clear_secret(pass, (size_t)n);
+			auth_secret_free(pass, (size_t)n);
 		}
 		free(user);
 		break;
@@ -441,7 +423,7 @@ static enum run_result cmd_mail(struct smtp_session *s, const struct smtp_cmd *c
 		return refuse(s, "552 5.3.4 Message size exceeds fixed maximum message size (%" PRIu64 ")", max_size(s));
 	char *sender = m.from.null ? xstrdup("") : xstrndup(m.from.addr, m.from.addr_len);
 	if (s->mode == MODE_SUBMISSION && !local_may_send_as(conn_server(s->c), s->account_id, sender)) {
-		char *safe = log_safe(sender, strlen(sender));
+		char *safe = log_safe_dup(sender, strlen(sender));
 		log_info("sid=%s event=mail proto=%s user=%s from=%s result=refused reason=not_own_address", s->sid,
 			 mode_name(s->mode), s->account, safe);
 		free(safe);
@@ -686,7 +668,7 @@ static enum run_result message_done(struct smtp_session *s)
 			rc = STORE_ERROR;
 		free(qr);
 	}
-	char *from = log_safe(s->sender, strlen(s->sender));
+	char *from = log_safe_dup(s->sender, strlen(s->sender));
 	if (rc != STORE_OK) {
 		log_warn("sid=%s event=message proto=%s from=%s rcpts=%zu result=tempfail error=\"%s\"", s->sid,
 			 mode_name(s->mode), from, s->n_rcpts, error ? error : store_last_error());
