@@ -1,14 +1,16 @@
 #!/bin/sh
-# Start and stop a private Dovecot for the benchmark: Debian's dovecot-pop3d or
-# dovecot-imapd, run by hand from a configuration generated in a temporary
-# directory, never as the system service. It listens on 127.0.0.1 only, without
-# TLS, authenticates from a passwd-file and reads maildirs under DIR/mail.
+# Start and stop a private Dovecot for the benchmark: Debian's dovecot-pop3d,
+# dovecot-imapd or dovecot-lmtpd, run by hand from a configuration generated in
+# a temporary directory, never as the system service. It listens on 127.0.0.1
+# only, without TLS, authenticates from a passwd-file and reads (or, for LMTP,
+# delivers to) maildirs under DIR/mail.
 #
-# usage: bench/dovecot.sh start DIR PORT PASSWD MAXCONN [pop3|imap]
+# usage: bench/dovecot.sh start DIR PORT PASSWD MAXCONN [pop3|imap|lmtp]
 #          DIR      empty-ish work directory (config, sockets, logs, mail)
 #          PASSWD   passwd-file: "user:{SCHEME}secret" lines
-#          MAXCONN  connections / pop3 or imap processes the service must allow
-#          pop3     (the default) serves POP3 on PORT; imap serves IMAP there
+#          MAXCONN  connections / pop3, imap or lmtp processes the service must allow
+#          pop3     (the default) serves POP3 on PORT; imap serves IMAP there;
+#                   lmtp delivers by LMTP on PORT (RCPT TO:<user@any.domain>)
 #        bench/dovecot.sh stop DIR
 #        bench/dovecot.sh pids DIR     master and all its children, one a line
 #
@@ -23,6 +25,12 @@
 # change durable (fsync) before it answers, and so does Dovecot then for its
 # index and flag changes (its default, optimized, fsyncs only new mail). POP3
 # keeps the default; its sessions only read.
+#
+# LMTP: mail_fsync = always as well (Roost's 250 means the message is on disk),
+# users from the passwd-file (userdb passwd-file, uid nobody) with the domain
+# stripped (auth_username_format = %Ln), so RCPT TO:<bench@localhost> delivers
+# to DIR/mail/bench/Maildir; lmtp_save_to_detail_mailbox = no. Each LMTP
+# session is an lmtp process (client_limit 1), reused for later sessions.
 set -eu
 
 die() { echo "dovecot.sh: $*" >&2; exit 1; }
@@ -33,12 +41,13 @@ master_pid() {
 
 case "${1:-}" in
 start)
-	[ $# -eq 5 ] || [ $# -eq 6 ] || die "usage: start DIR PORT PASSWD MAXCONN [pop3|imap]"
+	[ $# -eq 5 ] || [ $# -eq 6 ] || die "usage: start DIR PORT PASSWD MAXCONN [pop3|imap|lmtp]"
 	dir=$2 port=$3 passwd=$4 maxconn=$5 proto=${6:-pop3}
 	case $proto in
 	pop3) fsync=optimized greet="+OK" bye="QUIT" ;;
 	imap) fsync=always greet="* OK" bye="a LOGOUT" ;;
-	*) die "protocol must be pop3 or imap" ;;
+	lmtp) fsync=always greet="220 " bye="QUIT" ;;
+	*) die "protocol must be pop3, imap or lmtp" ;;
 	esac
 	command -v dovecot >/dev/null || die "dovecot not installed (scripts/deps.sh bench)"
 	[ -x "/usr/lib/dovecot/$proto" ] || die "Dovecot's $proto server is missing (apt-get install dovecot-${proto}d)"
@@ -46,7 +55,13 @@ start)
 	dir=$(cd "$dir" && pwd)
 	chmod 755 "$dir" "$dir/mail"
 	# The auth process (user dovecot) reads the passwd-file.
-	cp "$passwd" "$dir/passwd"
+	# As a userdb (LMTP) each line needs its (here empty) uid, gid, gecos, home
+	# and shell fields; default_fields then fills them in.
+	if [ "$proto" = lmtp ]; then
+		awk -F: 'NF == 2 {print $0 "::::::"; next} {print}' "$passwd" >"$dir/passwd"
+	else
+		cp "$passwd" "$dir/passwd"
+	fi
 	chown root:dovecot "$dir/passwd"
 	chmod 640 "$dir/passwd"
 	conf=$dir/dovecot.conf
@@ -75,6 +90,32 @@ passdb {
   driver = passwd-file
   args = $dir/passwd
 }
+EOF
+	if [ "$proto" = lmtp ]; then
+		cat >>"$conf" <<EOF
+auth_username_format = %Ln
+lmtp_save_to_detail_mailbox = no
+userdb {
+  driver = passwd-file
+  args = $dir/passwd
+  default_fields = uid=nobody gid=nogroup home=$dir/mail/%u
+}
+service lmtp {
+  inet_listener lmtp {
+    address = 127.0.0.1
+    port = $port
+  }
+  process_limit = $((maxconn + 100))
+}
+service anvil {
+  client_limit = $((maxconn * 2 + 200))
+}
+service auth {
+  client_limit = $((maxconn * 2 + 200))
+}
+EOF
+	else
+		cat >>"$conf" <<EOF
 userdb {
   driver = static
   args = uid=nobody gid=nogroup home=$dir/mail/%u
@@ -106,6 +147,7 @@ service auth {
   client_limit = $((maxconn * 2 + 200))
 }
 EOF
+	fi
 	ulimit -n 20000 2>/dev/null || true
 	dovecot -c "$conf" || { tail -5 "$dir/dovecot.log" >&2 2>/dev/null; die "dovecot failed to start"; }
 	# Wait (bounded) until the listener answers.

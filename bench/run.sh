@@ -5,7 +5,12 @@
 #    of everything) and memory per idle and per logged-in connection;
 #  - IMAP with a 100,000-message INBOX: SELECT, UID FETCH FLAGS, FETCH ENVELOPE
 #    (first time and repeated), UID SEARCH SUBJECT and BODY, STORE +FLAGS, and
-#    memory per IDLE connection.
+#    memory per IDLE connection;
+#  - SMTP and LMTP delivery rates (Postfix's smtp-source, 4 KB messages, 1 and
+#    50 parallel sessions) against Dovecot's LMTP, fsync on for both, into an
+#    empty INBOX and into one that already holds 100,000 messages, with
+#    smtp-source against Postfix's smtp-sink (no disk) as the load generator's
+#    own ceiling.
 # Everything runs on 127.0.0.1 in a temporary directory that is removed, with
 # every server it started, on any exit. Every wait is bounded. Exit status 0
 # unless something failed, a server's answer included (a missed performance
@@ -16,15 +21,22 @@
 # BENCH_AUTH (200 logged-in POP3 sessions), BENCH_IMAP_MSGS (100000),
 # BENCH_IMAP_IDLE (10000 IDLE connections to Roost), BENCH_IMAP_IDLE_DOVECOT
 # (1000 to Dovecot: each is a process of about 5 MB), BENCH_IMAP_BIG_IDLE (50
-# IDLE connections on the big INBOX), BENCH_SKIP_STORE=1, BENCH_SKIP_POP3=1,
-# BENCH_SKIP_IMAP=1 (skip that part).
+# IDLE connections on the big INBOX), BENCH_SMTP_MSGS (5000 messages per run
+# at 50 sessions), BENCH_SMTP_MSGS_1 (1000 at 1 session), BENCH_SMTP_BIG
+# (100000 messages already in the big INBOX), BENCH_SMTP_BIG_DOVECOT (1000
+# messages for Dovecot's run into it: about 15/s here), BENCH_SMTP_WORKERS ("16 32":
+# server.workers values for extra Roost runs at 50 sessions; empty for none),
+# BENCH_SKIP_STORE=1, BENCH_SKIP_POP3=1, BENCH_SKIP_IMAP=1, BENCH_SKIP_SMTP=1
+# (skip that part). BENCH_ROOST and BENCH_BIN (default build/roost and
+# build/bench) run other builds of the server and of the C load programs.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-ROOST=$ROOT/build/roost
-LOAD=$ROOT/build/bench/pop3-load
-ILOAD=$ROOT/build/bench/imap-load
-IFILL=$ROOT/build/bench/imap-fill
+ROOST=${BENCH_ROOST:-$ROOT/build/roost}
+BIN=${BENCH_BIN:-$ROOT/build/bench}
+LOAD=$BIN/pop3-load
+ILOAD=$BIN/imap-load
+IFILL=$BIN/imap-fill
 DOVECOT_SH=$ROOT/bench/dovecot.sh
 SELF=$ROOT/bench/run.sh
 
@@ -39,6 +51,14 @@ N_IMAP_IDLE_DOVECOT=${BENCH_IMAP_IDLE_DOVECOT:-1000}
 N_IMAP_BIG_IDLE=${BENCH_IMAP_BIG_IDLE:-50}
 SKIP_POP3=${BENCH_SKIP_POP3:-0}
 SKIP_IMAP=${BENCH_SKIP_IMAP:-0}
+N_SMTP=${BENCH_SMTP_MSGS:-5000}
+N_SMTP_1=${BENCH_SMTP_MSGS_1:-1000}
+N_SMTP_BIG=${BENCH_SMTP_BIG:-100000}
+N_SMTP_BIG_DOVECOT=${BENCH_SMTP_BIG_DOVECOT:-1000}
+SMTP_WORKERS=${BENCH_SMTP_WORKERS-16 32}
+SKIP_SMTP=${BENCH_SKIP_SMTP:-0}
+SMTP_SOURCE=/usr/sbin/smtp-source
+SMTP_SINK=/usr/sbin/smtp-sink
 PASSWORD=bench-Secret-42
 USER_MAIN=bench
 CLK_TCK=$(getconf CLK_TCK)
@@ -96,14 +116,19 @@ fi
 
 # --- setup and cleanup -----------------------------------------------------
 
-[ -x "$ROOST" ] || die "build/roost missing: run make bench"
+[ -x "$ROOST" ] || die "$ROOST missing: run make bench"
 for b in "$LOAD" "$ILOAD" "$IFILL"; do [ -x "$b" ] || die "${b#"$ROOT"/} missing: run make bench"; done
 command -v dovecot >/dev/null || die "dovecot missing: scripts/deps.sh bench installs dovecot-pop3d and dovecot-imapd"
+if [ "$SKIP_SMTP" != 1 ]; then
+	for b in "$SMTP_SOURCE" "$SMTP_SINK"; do [ -x "$b" ] || die "$b missing: scripts/deps.sh bench installs postfix"; done
+	[ -x /usr/lib/dovecot/lmtp ] || die "Dovecot's LMTP server missing: scripts/deps.sh bench installs dovecot-lmtpd"
+fi
 [ "$(id -u)" = 0 ] || die "run as root: Dovecot needs root to start (and switches to its own users)"
 
 TMP=$(mktemp -d /tmp/roost-bench.XXXXXX)
 chmod 755 "$TMP" # Dovecot's unprivileged processes read below it
 ROOST_PID=""
+SINK_PID=""
 
 cleanup() {
 	local rc=$?
@@ -116,6 +141,8 @@ cleanup() {
 	fi
 	[ -d "$TMP/dovecot" ] && "$DOVECOT_SH" stop "$TMP/dovecot" 2>/dev/null || true
 	[ -d "$TMP/dovecot-imap" ] && "$DOVECOT_SH" stop "$TMP/dovecot-imap" 2>/dev/null || true
+	[ -d "$TMP/dovecot-lmtp" ] && "$DOVECOT_SH" stop "$TMP/dovecot-lmtp" 2>/dev/null || true
+	[ -n "$SINK_PID" ] && kill "$SINK_PID" 2>/dev/null || true
 	rm -rf "$TMP"
 	exit $rc
 }
@@ -143,6 +170,7 @@ start_roost() { # DATA [--set K=V]...
 	shift
 	: >"$TMP/roost.out"
 	"$ROOST" serve --data "$data" --set pop3.listen= --set pop3s.listen= --set imap.listen= --set imaps.listen= \
+		--set smtp.listen= --set submission.listen= --set submissions.listen= --set lmtp.listen= \
 		--set server.user=root --set limits.connections_per_ip=100000 --set limits.connections=100000 \
 		--set log.level=warn "$@" >"$TMP/roost.out" 2>>"$TMP/roost.log" &
 	ROOST_PID=$!
@@ -166,7 +194,7 @@ stop_roost() {
 	ROOST_PID=""
 }
 
-start_dovecot() { # PORT [pop3|imap]
+start_dovecot() { # PORT [pop3|imap|lmtp]
 	"$DOVECOT_SH" start "$DOVECOT_DIR" "$1" "$DOVECOT_DIR.passwd" "$MAXCONN" "${2:-pop3}"
 }
 
@@ -186,6 +214,17 @@ try:
 except sqlite3.OperationalError:
     print(0)  # a store without the SEARCH index
 PY
+}
+
+# Deliver MSGDIR/000001..N (written by imap-load gen) into USER's INBOX with
+# imap-fill (the store API from 16 threads) and check the INBOX holds N.
+roost_fill() { # DATA USER MSGDIR N
+	"$IFILL" deliver "$1" "$2" "$3" "$4" 16 2>"$TMP/ifill.err" ||
+		{ cat "$TMP/ifill.err" >&2; die "imap-fill deliver failed"; }
+	local boxline
+	boxline=$("$ROOST" mailbox list --user "$2" --data "$1" 2>/dev/null | awk '$1 == "INBOX"')
+	[ "$(echo "$boxline" | awk '{print $2}')" = "$4" ] ||
+		die "roost INBOX of $2 holds '$boxline', expected $4 messages"
 }
 
 # Start Roost on DATA and wait (bounded) until it has indexed everything the
@@ -531,13 +570,8 @@ bench_imap() {
 	"$IFILL" accounts "$TMP/roost-imap" 'idle%ld' "$N_IMAP_IDLE" "$HASH" 16 2>"$TMP/ifill.err" ||
 		{ cat "$TMP/ifill.err" >&2; die "imap-fill accounts failed"; }
 	t2=$(date +%s.%N)
-	"$IFILL" deliver "$TMP/roost-imap" "$IMAP_USER" "$TMP/imsgs" "$N_IMAP" 16 2>"$TMP/ifill.err" ||
-		{ cat "$TMP/ifill.err" >&2; die "imap-fill deliver failed"; }
+	roost_fill "$TMP/roost-imap" "$IMAP_USER" "$TMP/imsgs" "$N_IMAP"
 	t3=$(date +%s.%N)
-	local boxline
-	boxline=$("$ROOST" mailbox list --user "$IMAP_USER" --data "$TMP/roost-imap" 2>/dev/null | awk '$1 == "INBOX"')
-	[ "$(echo "$boxline" | awk '{print $2}')" = "$N_IMAP" ] ||
-		die "roost INBOX holds '$boxline', expected $N_IMAP messages"
 	# Roost indexes for SEARCH in the background: measure after it is done.
 	local ix
 	roost_index_wait "$TMP/roost-imap"
@@ -641,6 +675,235 @@ bench_imap() {
 	say "   buffers are not included for either)"
 }
 
+# --- SMTP and LMTP delivery ------------------------------------------------------
+
+SMTP_FROM=sender@example.net
+
+# Run smtp-source against 127.0.0.1:PORT (4 KB messages, one connection per
+# session kept open for its share of the messages, as an MTA's connection cache
+# does) and time it with the monotonic clock. Sets SMTP_SECS and SMTP_CPU (the
+# server's CPU milliseconds over the run; 0 for the sink). Any refused message
+# or broken session fails the run.
+smtp_timed() { # KIND PORT SESSIONS MSGS RCPT [-L]
+	local kind=$1 port=$2 sessions=$3 n=$4 rcpt=$5 c0=0 c1=0
+	shift 5
+	[ "$kind" = sink ] || c0=$(cpu_ms_of "$kind")
+	SMTP_SECS=$(python3 - "${BENCH_SMTP_TIMEOUT:-600}" "$SMTP_SOURCE" "$@" -d -s "$sessions" -m "$n" -l 4096 \
+		-f "$SMTP_FROM" -t "$rcpt" "127.0.0.1:$port" 2>"$TMP/smtp-source.err" <<'PY'
+import subprocess, sys, time
+limit, cmd = float(sys.argv[1]), sys.argv[2:]
+t0 = time.monotonic()
+try:
+    rc = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, timeout=limit).returncode
+except subprocess.TimeoutExpired:
+    sys.exit("smtp-source did not finish in %.0f s" % limit)
+t1 = time.monotonic()
+if rc != 0:
+    sys.exit("smtp-source exited with status %d" % rc)
+print("%.6f" % (t1 - t0))
+PY
+	) || {
+		tail -3 "$TMP/smtp-source.err" >&2
+		[ "$kind" = dovecot ] && tail -3 "$DOVECOT_DIR/dovecot.log" >&2
+		[ "$kind" = roost ] && { tail -3 "$TMP/roost.log" >&2; kill -0 "$ROOST_PID" 2>/dev/null || warn "roost is gone"; }
+		die "$kind: smtp-source -s $sessions -m $n $* to $rcpt failed"
+	}
+	sleep 0.2 # let Dovecot's master reap what ended
+	[ "$kind" = sink ] || c1=$(cpu_ms_of "$kind")
+	SMTP_CPU=$((c1 - c0))
+}
+
+# "RATE CPU_MS_PER_MSG" of the last smtp_timed run of N messages.
+smtp_result() { # N
+	awk -v n="$1" -v s="$SMTP_SECS" -v c="$SMTP_CPU" 'BEGIN {printf "%.0f %.2f\n", n / s, c / n}'
+}
+
+# Messages in a Dovecot maildir (new and cur).
+maildir_count() { # MAILDIR
+	find "$1/new" "$1/cur" -type f 2>/dev/null | wc -l
+}
+
+roost_inbox_count() { # DATA USER
+	"$ROOST" mailbox list --user "$2" --data "$1" 2>/dev/null | awk '$1 == "INBOX" {print $2}'
+}
+
+# Wait (bounded) until something accepts connections on 127.0.0.1:PORT.
+wait_port() { # PORT
+	local i=0
+	until python3 -c 'import socket, sys; socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=1).close()' "$1" 2>/dev/null; do
+		[ $i -lt 100 ] || die "nothing listens on 127.0.0.1:$1 after 10 s"
+		i=$((i + 1))
+		sleep 0.1
+	done
+}
+
+bench_smtp() {
+	local version
+	version=$(dovecot --version | cut -d' ' -f1)
+	say "== SMTP and LMTP delivery: Roost vs Dovecot $version LMTP (smtp-source, 4096-byte messages) =="
+	local lport sport kport data=$TMP/roost-smtp
+	lport=$(free_port)
+	sport=$(free_port)
+	kport=$(free_port)
+	DOVECOT_DIR=$TMP/dovecot-lmtp
+	MAXCONN=60
+	HASH=$(openssl passwd -6 -salt roostbench "$PASSWORD")
+	local box=$DOVECOT_DIR/mail/$USER_MAIN/Maildir bigbox=$DOVECOT_DIR/mail/big/Maildir
+	local r_sent=0 d_sent=0 r_big_sent=0 d_big_sent=0
+	declare -A SR
+
+	# Accounts: USER_MAIN receives the runs into an empty INBOX, big the runs
+	# into the INBOX that already holds N_SMTP_BIG messages (filled later).
+	mkdir -p "$data" "$box"/{cur,new,tmp} "$bigbox"/{cur,new,tmp}
+	printf '%s:{SHA512-CRYPT}%s\nbig:{SHA512-CRYPT}%s\n' "$USER_MAIN" "$HASH" "$HASH" >"$DOVECOT_DIR.passwd"
+	chown -R nobody:nogroup "$DOVECOT_DIR/mail"
+	for u in "$USER_MAIN" big; do
+		"$IFILL" accounts "$data" "$u" 1 "$HASH" 1 2>/dev/null || die "imap-fill could not create $u"
+	done
+
+	# The load generator's ceiling: smtp-source against Postfix's smtp-sink,
+	# which answers LMTP without storing anything.
+	"$SMTP_SINK" -u nobody -L "127.0.0.1:$kport" 500 >/dev/null 2>"$TMP/sink.err" &
+	SINK_PID=$!
+	wait_port "$kport"
+	smtp_timed sink "$kport" 1 "$N_SMTP" "$USER_MAIN@localhost" -L
+	SR[k1]=$(smtp_result "$N_SMTP")
+	smtp_timed sink "$kport" 50 "$N_SMTP" "$USER_MAIN@localhost" -L
+	SR[k50]=$(smtp_result "$N_SMTP")
+	kill "$SINK_PID" 2>/dev/null || true
+	wait "$SINK_PID" 2>/dev/null || true
+	SINK_PID=""
+
+	# Roost, default configuration: LMTP and SMTP (the port-25 listener, a local
+	# recipient) at 1 and 50 sessions, after 10 messages of warm-up.
+	start_roost "$data" --set lmtp.listen=127.0.0.1:"$lport" --set smtp.listen=127.0.0.1:"$sport"
+	smtp_timed roost "$lport" 1 10 "$USER_MAIN@localhost" -L
+	r_sent=$((r_sent + 10))
+	smtp_timed roost "$lport" 1 "$N_SMTP_1" "$USER_MAIN@localhost" -L
+	SR[rl1]=$(smtp_result "$N_SMTP_1")
+	smtp_timed roost "$lport" 50 "$N_SMTP" "$USER_MAIN@localhost" -L
+	SR[rl50]=$(smtp_result "$N_SMTP")
+	smtp_timed roost "$sport" 1 "$N_SMTP_1" "$USER_MAIN@localhost"
+	SR[rs1]=$(smtp_result "$N_SMTP_1")
+	smtp_timed roost "$sport" 50 "$N_SMTP" "$USER_MAIN@localhost"
+	SR[rs50]=$(smtp_result "$N_SMTP")
+	r_sent=$((r_sent + 2 * N_SMTP_1 + 2 * N_SMTP))
+	stop_roost
+	# The same at 50 sessions with other numbers of worker threads.
+	local w
+	for w in $SMTP_WORKERS; do
+		start_roost "$data" --set lmtp.listen=127.0.0.1:"$lport" --set smtp.listen=127.0.0.1:"$sport" \
+			--set server.workers="$w"
+		smtp_timed roost "$lport" 50 "$N_SMTP" "$USER_MAIN@localhost" -L
+		SR[rl50w$w]=$(smtp_result "$N_SMTP")
+		smtp_timed roost "$sport" 50 "$N_SMTP" "$USER_MAIN@localhost"
+		SR[rs50w$w]=$(smtp_result "$N_SMTP")
+		r_sent=$((r_sent + 2 * N_SMTP))
+		stop_roost
+	done
+
+	# Dovecot LMTP, mail_fsync = always.
+	start_dovecot "$DPORT" lmtp
+	local fs
+	fs=$(doveconf -c "$DOVECOT_DIR/dovecot.conf" -h mail_fsync 2>/dev/null || true)
+	[ "$fs" = always ] || die "dovecot runs with mail_fsync = '$fs', not always"
+	smtp_timed dovecot "$DPORT" 1 10 "$USER_MAIN@localhost" -L
+	d_sent=$((d_sent + 10))
+	smtp_timed dovecot "$DPORT" 1 "$N_SMTP_1" "$USER_MAIN@localhost" -L
+	SR[dl1]=$(smtp_result "$N_SMTP_1")
+	smtp_timed dovecot "$DPORT" 50 "$N_SMTP" "$USER_MAIN@localhost" -L
+	SR[dl50]=$(smtp_result "$N_SMTP")
+	d_sent=$((d_sent + N_SMTP_1 + N_SMTP))
+	stop_dovecot
+
+	# The big INBOX: the IMAP benchmark's messages, linked into Dovecot's
+	# maildir and delivered into Roost through the store API; Roost's search
+	# indexer catches up before anything is measured.
+	local t0 t1
+	t0=$(date +%s.%N)
+	"$ILOAD" gen "$TMP/smsgs" "$bigbox" "$N_SMTP_BIG" >/dev/null
+	chown -R nobody:nogroup "$bigbox"
+	roost_fill "$data" big "$TMP/smsgs" "$N_SMTP_BIG"
+	t1=$(date +%s.%N)
+	rm -rf "$TMP/smsgs"
+	roost_index_wait "$data"
+	# Both get 10 messages of warm-up (timed and shown), then LMTP at 50
+	# sessions.
+	start_roost "$data" --set lmtp.listen=127.0.0.1:"$lport"
+	smtp_timed roost "$lport" 1 10 big@localhost -L
+	SR[rbw]=$SMTP_SECS
+	smtp_timed roost "$lport" 50 "$N_SMTP" big@localhost -L
+	SR[rb50]=$(smtp_result "$N_SMTP")
+	r_big_sent=$((N_SMTP_BIG + 10 + N_SMTP))
+	stop_roost
+	start_dovecot "$DPORT" lmtp
+	# A mailbox of that size has been read: Dovecot has its index and uidlist
+	# of the 100,000 files (Roost's store has its rows). Built here, timed.
+	local s0 s1
+	s0=$(date +%s.%N)
+	timeout 600 doveadm -c "$DOVECOT_DIR/dovecot.conf" mailbox status -u big messages INBOX >"$TMP/doveadm.out" 2>&1 ||
+		{ cat "$TMP/doveadm.out" >&2; die "doveadm could not index the big maildir"; }
+	s1=$(date +%s.%N)
+	[ "$(cat "$TMP/doveadm.out")" = "INBOX messages=$N_SMTP_BIG" ] || die "doveadm says '$(cat "$TMP/doveadm.out")', expected INBOX messages=$N_SMTP_BIG"
+	SR[dbi]=$(echo "$s0 $s1" | awk '{print $2 - $1}')
+	smtp_timed dovecot "$DPORT" 1 10 big@localhost -L
+	SR[dbw]=$SMTP_SECS
+	smtp_timed dovecot "$DPORT" 50 "$N_SMTP_BIG_DOVECOT" big@localhost -L
+	SR[db50]=$(smtp_result "$N_SMTP_BIG_DOVECOT")
+	d_big_sent=$((N_SMTP_BIG + 10 + N_SMTP_BIG_DOVECOT))
+	stop_dovecot
+
+	# Every message the servers acknowledged must be in the mailbox.
+	local rc rbc dc dbc
+	rc=$(roost_inbox_count "$data" "$USER_MAIN")
+	rbc=$(roost_inbox_count "$data" big)
+	dc=$(maildir_count "$box")
+	dbc=$(maildir_count "$bigbox")
+
+	local workers_default=$(($(nproc) * 2 > 4 ? $(nproc) * 2 : 4))
+	awk -v n1="$N_SMTP_1" -v n50="$N_SMTP" -v nbd="$N_SMTP_BIG_DOVECOT" -v big="$N_SMTP_BIG" -v wd="$workers_default" \
+		-v k1="${SR[k1]}" -v k50="${SR[k50]}" -v rl1="${SR[rl1]}" -v rl50="${SR[rl50]}" -v rs1="${SR[rs1]}" \
+		-v rs50="${SR[rs50]}" -v dl1="${SR[dl1]}" -v dl50="${SR[dl50]}" -v rb50="${SR[rb50]}" -v db50="${SR[db50]}" \
+		-v rbw="${SR[rbw]}" -v dbw="${SR[dbw]}" -v dbi="${SR[dbi]}" -v t="$(echo "${t0:-0} ${t1:-0}" | awk '{print $2 - $1}')" 'function f(x, i) {
+		split(x, a, " "); return a[i]
+	}
+	function line(label, r, d) {
+		printf "%-32s roost %6d/s  %6.2f ms cpu/msg   dovecot %6d/s  %6.2f ms cpu/msg   ratio %5.2fx\n",
+			label, f(r, 1), f(r, 2), f(d, 1), f(d, 2), f(r, 1) / f(d, 1)
+	}
+	BEGIN {
+		printf "setup: the big INBOX (%d messages) written, linked into the maildir and delivered into roost in %.1f s\n", big, t
+		printf "load generator ceiling (smtp-source -> smtp-sink, LMTP, nothing stored): 1 session %d/s, 50 sessions %d/s\n\n",
+			f(k1, 1), f(k50, 1)
+		printf "deliveries per second (%d messages at 1 session, %d at 50, %d for dovecot into the big INBOX;\n", n1, n50, nbd
+		printf "roost server.workers default = %d; ", wd
+		printf "ratio = roost rate / dovecot LMTP rate; cpu = server CPU per message)\n"
+		line("LMTP, 1 session", rl1, dl1)
+		line("LMTP, 50 sessions", rl50, dl50)
+		line("SMTP (port 25), 1 session", rs1, dl1)
+		line("SMTP (port 25), 50 sessions", rs50, dl50)
+		line(sprintf("LMTP, 50 sessions, %dk INBOX", big / 1000), rb50, db50)
+		printf "dovecot indexed the %d-message maildir (doveadm mailbox status) in %.1f s before the runs\n", big, dbi
+		printf "first 10 messages into the %d-message INBOX (1 session): roost %.2f s, dovecot %.2f s\n", big, rbw, dbw
+		printf "big INBOX against empty INBOX at 50 sessions: roost %.0f%%, dovecot %.0f%% of its empty-INBOX rate\n",
+			100 * f(rb50, 1) / f(rl50, 1), 100 * f(db50, 1) / f(dl50, 1)
+		tgt = 5 * f(dl50, 1)
+		printf "target: LMTP at 50 sessions >= 5x Dovecot (%d/s): %s (%.2fx)\n", tgt,
+			(f(rl50, 1) >= tgt ? "met" : "MISSED"), f(rl50, 1) / f(dl50, 1)
+		printf "target: the same rate into the %d-message INBOX (>= %d/s): %s (%d/s, %.2fx Dovecot on the same INBOX)\n",
+			big, tgt, (f(rb50, 1) >= tgt ? "met" : "MISSED"), f(rb50, 1), f(rb50, 1) / f(db50, 1)
+	}'
+	local wline=""
+	for w in $SMTP_WORKERS; do
+		wline="$wline; workers=$w: LMTP $(echo "${SR[rl50w$w]}" | cut -d' ' -f1)/s, SMTP $(echo "${SR[rs50w$w]}" | cut -d' ' -f1)/s"
+	done
+	[ -z "$wline" ] || say "roost at 50 sessions with other server.workers values${wline}"
+	say "delivered: roost $rc of $r_sent and $rbc of $r_big_sent (big), dovecot $dc of $d_sent and $dbc of $d_big_sent (big);" \
+		"fsync: dovecot mail_fsync = $fs, roost fsyncs every delivery before its 250"
+	[ "$rc" = "$r_sent" ] && [ "$rbc" = "$r_big_sent" ] || die "roost's mailboxes do not hold every message it acknowledged"
+	[ "$dc" = "$d_sent" ] && [ "$dbc" = "$d_big_sent" ] || die "dovecot's mailboxes do not hold every message it acknowledged"
+}
+
 # --- run ---------------------------------------------------------------------------
 
 if [ "$SKIP_POP3" != 1 ]; then
@@ -649,5 +912,9 @@ if [ "$SKIP_POP3" != 1 ]; then
 fi
 if [ "$SKIP_IMAP" != 1 ]; then
 	bench_imap
+	say ""
+fi
+if [ "$SKIP_SMTP" != 1 ]; then
+	bench_smtp
 fi
 [ "$IMAP_FAILED" = 0 ] || die "an IMAP answer was not what was expected (see WRONG above)"
