@@ -151,6 +151,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	int64_t t;
 	(void)mime_parse_date(in, size < 200 ? size : 200, &t);
 
+	/* BINARYMIME: converting twice changes nothing more; nothing converted
+	 * means the bytes are copied as they are. */
+	struct buf once = {0}, twice = {0};
+	int converted = mime_unbinary(in, size, &once);
+	size_t n1 = buf_used(&once);
+	const char *p1 = n1 ? buf_head(&once) : "";
+	if (converted == 0 && (n1 != size || memcmp(p1, in, n1) != 0))
+		abort();
+	if (mime_unbinary(p1, n1, &twice) != 0 || buf_used(&twice) != n1 ||
+	    (n1 && memcmp(buf_head(&twice), p1, n1) != 0))
+		abort();
+	buf_free(&once);
+	buf_free(&twice);
+
 	mime_parse(in, size, &again);
 	if (strcmp(info.bodystructure, again.bodystructure) != 0 || strcmp(info.sections, again.sections) != 0 ||
 		strcmp(info.envelope, again.envelope) != 0 || strcmp(info.search_body, again.search_body) != 0)

@@ -109,6 +109,12 @@ int mime_section_find(const char *table, const char *part, bool want_message, st
  * (RFC 3516: the server answers NO [UNKNOWN-CTE]). */
 int mime_decode_cte(int encoding, const char *data, size_t len, struct buf *out);
 
+/* BINARYMIME (RFC 3030): append data to out with every part whose
+ * Content-Transfer-Encoding is binary re-encoded as base64 (its header field
+ * rewritten), so that CRLF normalisation cannot change its bytes; the rest is
+ * copied unchanged. Returns the number of parts converted. */
+int mime_unbinary(const char *data, size_t len, struct buf *out);
+
 /* Append the case-folded form of UTF-8 text to out (used for the stored search
  * text and for SEARCH keys alike, so both fold the same way). Invalid UTF-8
  * bytes are copied as they are. */

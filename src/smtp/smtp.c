@@ -1,6 +1,6 @@
 /* The SMTP, submission and LMTP session (RFC 5321, 6409, 8314, 2033) with
- * PIPELINING, SIZE, 8BITMIME, ENHANCEDSTATUSCODES, SMTPUTF8, CHUNKING, DSN,
- * STARTTLS and AUTH PLAIN/LOGIN.
+ * PIPELINING, SIZE, 8BITMIME, ENHANCEDSTATUSCODES, SMTPUTF8, CHUNKING,
+ * BINARYMIME, DSN, STARTTLS and AUTH PLAIN/LOGIN.
  *
  * Message text never passes through run() as lines: after "354" (DATA) or a
  * BDAT command, frame() takes the bytes into the session as they arrive
@@ -24,6 +24,7 @@
 #include "core/config.h"
 #include "core/log.h"
 #include "core/util.h"
+#include "mime/mime.h"
 #include "net/server.h"
 #include "smtp/queue.h"
 #include "smtp/smtp-data.h"
@@ -239,7 +240,8 @@ static enum run_result cmd_hello(struct smtp_session *s, const struct smtp_cmd *
 	buf_printf(out, "250-%s\r\n", srv->hostname);
 	buf_appends(out, "250-PIPELINING\r\n");
 	buf_printf(out, "250-SIZE %" PRIu64 "\r\n", max_size(s));
-	buf_appends(out, "250-8BITMIME\r\n250-ENHANCEDSTATUSCODES\r\n250-SMTPUTF8\r\n250-CHUNKING\r\n250-DSN\r\n");
+	buf_appends(out, "250-8BITMIME\r\n250-ENHANCEDSTATUSCODES\r\n250-SMTPUTF8\r\n250-CHUNKING\r\n250-BINARYMIME\r\n"
+			 "250-DSN\r\n");
 	if (conn_can_starttls(s->c))
 		buf_appends(out, "250-STARTTLS\r\n");
 	if (offer_auth(s))
@@ -417,8 +419,6 @@ static enum run_result cmd_mail(struct smtp_session *s, const struct smtp_cmd *c
 		return refuse(s, "%s", smtp_err_reply(e));
 	if (!s->ehlo && m.params_seen != 0)
 		return refuse(s, "555 5.5.4 Parameters need EHLO");
-	if (m.body == SMTP_BODY_BINARYMIME)
-		return refuse(s, "504 5.5.4 BINARYMIME is not supported");
 	if ((m.params_seen & SMTP_P_SIZE) && m.size > max_size(s))
 		return refuse(s, "552 5.3.4 Message size exceeds fixed maximum message size (%" PRIu64 ")", max_size(s));
 	char *sender = m.from.null ? xstrdup("") : xstrndup(m.from.addr, m.from.addr_len);
@@ -545,6 +545,8 @@ static enum run_result cmd_data(struct smtp_session *s)
 		return refuse(s, "503 5.5.1 DATA is not allowed after BDAT");
 	if (s->n_rcpts == 0)
 		return refuse(s, "554 5.5.1 No valid recipients");
+	if (s->body == SMTP_BODY_BINARYMIME)
+		return refuse(s, "503 5.5.1 BODY=BINARYMIME needs BDAT, not DATA");
 	message_reset(s);
 	add_received(s);
 	s->fm = FM_DATA;
@@ -611,6 +613,13 @@ static enum run_result message_done(struct smtp_session *s)
 		return RUN_DONE;
 	}
 
+	if (s->body == SMTP_BODY_BINARYMIME) {
+		/* The store keeps CRLF lines: binary parts go in as base64. */
+		struct buf conv = {0};
+		mime_unbinary(buf_head(&s->msg), buf_used(&s->msg), &conv);
+		buf_free(&s->msg);
+		s->msg = conv;
+	}
 	const char *data = buf_head(&s->msg);
 	size_t len = buf_used(&s->msg);
 	/* LMTP can refuse recipients one by one after the message: the ones
@@ -660,7 +669,8 @@ static enum run_result message_done(struct smtp_session *s)
 			.envid = s->envid,
 			.ret = s->ret,
 			.smtputf8 = s->smtputf8,
-			.body = s->body,
+			/* No binary part is left (see above). */
+			.body = s->body == SMTP_BODY_BINARYMIME ? SMTP_BODY_8BITMIME : s->body,
 			.account_id = s->account_id,
 		};
 		/* The Received: header stays: it is the trace of this hop. */

@@ -79,7 +79,7 @@ def test_greeting_and_ehlo_capabilities(mx):
     lines = c.ehlo()
     assert lines[0].startswith("mx.example.com")
     cp = caps(lines)
-    for k in ("PIPELINING", "8BITMIME", "ENHANCEDSTATUSCODES", "SMTPUTF8", "CHUNKING", "DSN", "STARTTLS"):
+    for k in ("PIPELINING", "8BITMIME", "ENHANCEDSTATUSCODES", "SMTPUTF8", "CHUNKING", "BINARYMIME", "DSN", "STARTTLS"):
         assert k in cp, cp
     assert cp["SIZE"] == str(64 * 1024 * 1024)
     assert "AUTH" not in cp  # port 25 takes no logins
@@ -835,3 +835,37 @@ def test_notify_success_on_local_delivery(mx):
     assert b"Action: delivered" in r and b"Original-Envelope-Id: env42" in r
     assert b"Original-Recipient: rfc822; bob@localhost" in r, r.decode()
     assert b"body line" not in r  # RET=HDRS: headers only
+
+
+def test_binarymime_parts_arrive_byte_for_byte(mx):
+    blob = bytes(range(256)) * 40 + b"\n.\r\n\r\rend"  # every byte, bare LF and CR, a lone dot line
+    msg = (b"From: x@remote.example\r\nSubject: bin\r\nMIME-Version: 1.0\r\n"
+           b"Content-Type: multipart/mixed; boundary=\"b1\"\r\n\r\n"
+           b"--b1\r\nContent-Type: text/plain\r\n\r\nsee attachment\r\n"
+           b"--b1\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: binary\r\n\r\n"
+           + blob + b"\r\n--b1--\r\n")
+    c = Smtp(mx.ports["smtp"])
+    c.ehlo()
+    assert c.cmd("MAIL FROM:<x@remote.example> BODY=BINARYMIME")[0] == 250
+    assert c.cmd("RCPT TO:<bob@localhost>")[0] == 250
+    code, lines = c.cmd("DATA")
+    assert code == 503  # BINARYMIME travels in BDAT chunks only
+    half = len(msg) // 2
+    c.send(b"BDAT %d\r\n" % half + msg[:half])
+    assert c.reply()[0] == 250
+    c.send(b"BDAT %d LAST\r\n" % (len(msg) - half) + msg[half:])
+    assert c.reply()[0] == 250
+    c.close()
+    m = imaplib.IMAP4("127.0.0.1", mx.ports["imap"])
+    m.login("bob", "bpass")
+    m.select("INBOX", readonly=True)
+    typ, d = m.fetch("1", "(BINARY.PEEK[2] BODY.PEEK[1])")
+    m.logout()
+    assert typ == "OK"
+    parts = {}
+    for item in d:
+        if isinstance(item, tuple):
+            key = b"BINARY" if b"BINARY[2]" in item[0] else b"BODY"
+            parts[key] = item[1]
+    assert parts[b"BINARY"] == blob
+    assert parts[b"BODY"] == b"see attachment"

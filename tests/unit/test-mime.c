@@ -1612,3 +1612,43 @@ TEST(parallel_parses_agree)
 		done(&p[i]);
 	}
 }
+
+TEST(unbinary)
+{
+	/* A binary part becomes base64 that decodes to the same bytes; other
+	 * parts and the headers stay as they were. */
+	static const char bin[] = "a\0b\nc\rd\r\n.\r\n\xff";
+	struct buf in = {0}, out = {0};
+	buf_appends(&in, "Subject: x\r\nContent-Type: multipart/mixed; boundary=q\r\n\r\n"
+			 "--q\r\nContent-Type: text/plain\r\nContent-Transfer-Encoding: 8bit\r\n\r\nh\xc3\xa9\r\n"
+			 "--q\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: BINARY\r\n\r\n");
+	buf_append(&in, bin, sizeof bin - 1);
+	buf_appends(&in, "\r\n--q--\r\n");
+	CHECK_EQ_INT(mime_unbinary(buf_head(&in), buf_used(&in), &out), 1);
+	buf_append(&out, "", 1);
+	CHECK(strstr(buf_head(&out), "Content-Transfer-Encoding: 8bit\r\n\r\nh\xc3\xa9\r\n--q\r\n") != NULL);
+	CHECK(strstr(buf_head(&out), "Content-Transfer-Encoding: base64\r\n\r\n") != NULL);
+	CHECK(memchr(buf_head(&out), '\0', buf_used(&out) - 1) == NULL);
+	struct mime_info info;
+	mime_parse(buf_head(&out), buf_used(&out) - 1, &info);
+	struct mime_section sec;
+	CHECK_EQ_INT(mime_section_find(info.sections, "2", false, &sec), 0);
+	CHECK_EQ_INT(sec.encoding, MIME_ENC_BASE64);
+	struct buf dec = {0};
+	CHECK_EQ_INT(mime_decode_cte(sec.encoding, buf_head(&out) + sec.body_off, sec.body_len, &dec), 0);
+	CHECK_EQ_INT(buf_used(&dec), sizeof bin - 1);
+	CHECK(buf_used(&dec) == sizeof bin - 1 && memcmp(buf_head(&dec), bin, sizeof bin - 1) == 0);
+	mime_info_clear(&info);
+	buf_free(&dec);
+	buf_free(&out);
+
+	/* Nothing binary: copied unchanged. A single-part binary message too. */
+	CHECK_EQ_INT(mime_unbinary("Subject: y\r\n\r\nplain\r\n", 21, &out), 0);
+	CHECK(buf_used(&out) == 21 && memcmp(buf_head(&out), "Subject: y\r\n\r\nplain\r\n", 21) == 0);
+	buf_free(&out);
+	CHECK_EQ_INT(mime_unbinary("Content-Transfer-Encoding: binary\r\n\r\n\x01\n\x02", 40, &out), 1);
+	buf_append(&out, "", 1);
+	CHECK_EQ_STR(buf_head(&out), "Content-Transfer-Encoding: base64\r\n\r\nAQoC\r\n");
+	buf_free(&out);
+	buf_free(&in);
+}
