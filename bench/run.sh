@@ -860,7 +860,8 @@ bench_smtp() {
 	dc=$(maildir_count "$box")
 	dbc=$(maildir_count "$bigbox")
 
-	local workers_default=$(($(nproc) * 2 > 4 ? $(nproc) * 2 : 4))
+	# server.workers = 0: max(16, 4 x CPUs), as src/net/server.c picks it.
+	local workers_default=$(($(nproc) * 4 > 16 ? $(nproc) * 4 : 16))
 	awk -v n1="$N_SMTP_1" -v n50="$N_SMTP" -v nbd="$N_SMTP_BIG_DOVECOT" -v big="$N_SMTP_BIG" -v wd="$workers_default" \
 		-v k1="${SR[k1]}" -v k50="${SR[k50]}" -v rl1="${SR[rl1]}" -v rl50="${SR[rl50]}" -v rs1="${SR[rs1]}" \
 		-v rs50="${SR[rs50]}" -v dl1="${SR[dl1]}" -v dl50="${SR[dl50]}" -v rb50="${SR[rb50]}" -v db50="${SR[db50]}" \
