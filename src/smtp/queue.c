@@ -347,9 +347,14 @@ static void deliver(const struct dest *d, struct smtp_client_msg *cm, bool *dsn_
 	for (size_t i = 0; i < nh; i++) {
 		struct smtp_client *c = NULL;
 		struct smtp_reply w;
-		if (smtp_client_open(hosts[i].name, port, &cfg, &c, &w) != SMTP_CLIENT_OK) {
+		enum smtp_client_status st = smtp_client_open(hosts[i].name, port, &cfg, &c, &w);
+		if (st != SMTP_CLIENT_OK) {
 			log_info("event=queue_connect_failed host=%s port=%u reply=\"%s\"", hosts[i].name, port, w.text);
 			why = w;
+			/* A 5xx the client calls temporary (the relay refused our
+			 * login) is the administrator's to fix: the mail waits. */
+			if (st == SMTP_CLIENT_TEMP && why.code >= 500)
+				why.code = 451;
 			/* An address that does not resolve is permanent only when it
 			 * is the domain itself; another MX may still work. */
 			if (why.code >= 500 && d->kind == DEST_MX && nh > 1)

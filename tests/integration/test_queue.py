@@ -271,3 +271,35 @@ def test_delay_notice_once(make_server, sink):
     assert "Hello from the queue" not in text  # a delay notice returns the header only
     wait_for("more attempts", lambda: "attempts=4" in queue_list(srv))
     assert len(inbox(srv)) == 1  # once, not at every attempt
+
+
+@pytest.mark.parametrize("tls", ["starttls", "tls"])
+def test_relay_host_with_tls_and_auth(make_server, tls):
+    """Another Roost is the smarthost: its submission port (STARTTLS) or its
+    submissions port (implicit TLS), logged in as the sender's account there.
+    The message reaches the relay's local user; a wrong password leaves it
+    queued with the relay's 535 as the last reply."""
+    relay = make_server({"smtp.domains": "remote.test"})
+    relay.add_user("alice@example.com", "relaypass")
+    relay.add_user("bob@remote.test", "b")
+    port = relay.ports["submission" if tls == "starttls" else "submissions"]
+    sets = {"relay.host": "127.0.0.1:%d" % port, "relay.tls": tls, "relay.tls_verify": "no",
+            "relay.user": "alice@example.com", "relay.password": "relaypass", "smtp.domains": "example.com"}
+    srv = make_server(sets)
+    srv.add_user("alice@example.com", "secret")
+    submit(srv, ["bob@remote.test"], subject="via-relay-" + tls)
+    msgs = wait_for("the relayed message", lambda: inbox(relay, "bob@remote.test", "b"))
+    assert len(msgs) == 1 and b"Subject: via-relay-" + tls.encode() in msgs[0]
+    # Two hops of trace: the relay's Received: on top of ours.
+    assert msgs[0].count(b"Received: ") == 2
+    assert b"with ESMTPSA" in msgs[0]
+    wait_for("an empty queue", lambda: "bob@remote.test" not in queue_list(srv))
+
+    bad = make_server(dict(sets, **{"relay.password": "wrong"}))
+    bad.add_user("alice@example.com", "secret")
+    submit(bad, ["bob@remote.test"], subject="refused")
+    try:
+        wait_for("the relay's refusal", lambda: "535" in queue_list(bad))
+    except AssertionError:
+        raise AssertionError(queue_list(bad) + bad.read_log()[-3000:])
+    assert len(inbox(relay, "bob@remote.test", "b")) == 1
