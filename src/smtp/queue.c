@@ -605,7 +605,11 @@ void queue_stop(void)
 	atomic_store(&q.stop, true);
 	pthread_cond_signal(&q.cond);
 	pthread_mutex_unlock(&q.lock);
+	/* A transaction in progress ends now rather than after a slow remote's
+	 * timeouts; what it did not finish is sent again after the restart. */
+	smtp_client_abort(true);
 	pthread_join(q.thread, NULL);
+	smtp_client_abort(false);
 	q.running = false;
 }
 

@@ -14,6 +14,7 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -350,6 +351,45 @@ static void client_cmd(struct smtp_client *c, struct smtp_reply *r, int timeout,
 	client_reply(c, r);
 }
 
+/* Open client sockets, so that a stopping server can cut them short
+ * (smtp_client_abort) instead of waiting out a slow remote's timeouts. */
+#define CLIENT_MAX_OPEN 64
+static pthread_mutex_t open_lock = PTHREAD_MUTEX_INITIALIZER;
+static int open_fds[CLIENT_MAX_OPEN];
+static size_t n_open;
+static bool aborting;
+
+static void fd_track(int fd)
+{
+	pthread_mutex_lock(&open_lock);
+	if (aborting)
+		(void)shutdown(fd, SHUT_RDWR);
+	if (n_open < CLIENT_MAX_OPEN)
+		open_fds[n_open++] = fd;
+	pthread_mutex_unlock(&open_lock);
+}
+
+static void fd_close(int fd)
+{
+	pthread_mutex_lock(&open_lock);
+	for (size_t i = 0; i < n_open; i++)
+		if (open_fds[i] == fd) {
+			open_fds[i] = open_fds[--n_open];
+			break;
+		}
+	close(fd);
+	pthread_mutex_unlock(&open_lock);
+}
+
+void smtp_client_abort(bool on)
+{
+	pthread_mutex_lock(&open_lock);
+	aborting = on;
+	for (size_t i = 0; on && i < n_open; i++)
+		(void)shutdown(open_fds[i], SHUT_RDWR);
+	pthread_mutex_unlock(&open_lock);
+}
+
 static int client_connect_fd(const char *host, uint16_t port, struct smtp_reply *why)
 {
 	char ports[8];
@@ -369,9 +409,10 @@ static int client_connect_fd(const char *host, uint16_t port, struct smtp_reply 
 			err = errno;
 			continue;
 		}
+		fd_track(fd);
 		if (connect(fd, ai->ai_addr, ai->ai_addrlen) < 0 && errno != EINPROGRESS) {
 			err = errno;
-			close(fd);
+			fd_close(fd);
 			fd = -1;
 			continue;
 		}
@@ -384,7 +425,7 @@ static int client_connect_fd(const char *host, uint16_t port, struct smtp_reply 
 			err = errno;
 		}
 		if (err != 0) {
-			close(fd);
+			fd_close(fd);
 			fd = -1;
 			continue;
 		}
@@ -580,7 +621,7 @@ void smtp_client_close(struct smtp_client *c)
 	}
 	if (c->ctx != NULL)
 		SSL_CTX_free(c->ctx);
-	close(c->fd);
+	fd_close(c->fd);
 	free(c->last_raw);
 	free(c->host);
 	free(c);

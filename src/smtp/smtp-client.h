@@ -95,6 +95,9 @@ const struct smtp_ehlo *smtp_client_ehlo(const struct smtp_client *c);
 bool smtp_client_tls_active(const struct smtp_client *c);
 /* QUIT (best effort) and free. */
 void smtp_client_close(struct smtp_client *c);
+/* on: cut every open client connection short now and every one opened from
+ * now on (a stopping server); off: connect normally again. Any thread. */
+void smtp_client_abort(bool on);
 
 struct smtp_client_rcpt {
 	const char *addr;

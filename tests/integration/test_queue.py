@@ -303,3 +303,23 @@ def test_relay_host_with_tls_and_auth(make_server, tls):
     except AssertionError:
         raise AssertionError(queue_list(bad) + bad.read_log()[-3000:])
     assert len(inbox(relay, "bob@remote.test", "b")) == 1
+
+
+def test_stop_does_not_wait_for_a_silent_remote(make_server):
+    """A remote that accepts the connection and never says a word: the
+    server still stops promptly (Server.stop allows 30 s; the client's own
+    greeting timeout is 120 s), and the message is still queued after."""
+    import socket
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(5)
+    port = silent.getsockname()[1]
+    srv = make_server({"queue.routes": "remote.test=127.0.0.1:%d" % port, "smtp.domains": "example.com"})
+    srv.add_user("alice@example.com", "secret")
+    submit(srv, ["bob@remote.test"], subject="silent")
+    silent.settimeout(20)
+    conn, _ = silent.accept()  # the runner is now waiting for a greeting
+    srv.stop()
+    conn.close()
+    silent.close()
+    assert "bob@remote.test" in queue_list(srv)
