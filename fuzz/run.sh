@@ -23,8 +23,9 @@ build mime src/mime/mime-*.c $core
 build smtp-cmd src/smtp/smtp-parse.c src/smtp/smtp-data.c $core
 build smtp-data src/smtp/smtp-data.c $core
 build smtp-reply src/smtp/smtp-client.c src/smtp/smtp-mx.c $core -lresolv
+build dkim src/smtp/dkim.c $core
 status=0
-for t in pop3-cmd pop3-stuff config sasl imap-parse imap-search mime smtp-cmd smtp-data smtp-reply; do
+for t in pop3-cmd pop3-stuff config sasl imap-parse imap-search mime smtp-cmd smtp-data smtp-reply dkim; do
 	corpus="$out/corpus-$t"
 	mkdir -p "$corpus"
 	dict=""

@@ -89,6 +89,8 @@ static const struct key_def keys[] = {
 	 "Deliver user+tag@domain into the user's mailbox named tag when it exists (INBOX otherwise)."},
 	{"smtp.bare_lf", T_ENUM, "accept", NULL, 0, 0, "accept|reject",
 	 "A bare LF or CR in a message: accept (stored as CRLF; only CRLF.CRLF ends a message) or refuse the message with 550 5.6.2."},
+	{"submission.check_from", T_BOOL, "yes", NULL, 0, 0, NULL,
+	 "Refuse a submitted message whose From: header address is not the user's own (its login name or an alias of it), as the envelope sender is checked."},
 	{"submission.sent_copy", T_BOOL, "no", NULL, 0, 0, NULL,
 	 "Save a copy of every message a user submits into their Sent folder (leave off for mail programs that save their own copy over IMAP)."},
 	{"imap.idle_timeout", T_INT, "1800", NULL, 1800, 86400, NULL,

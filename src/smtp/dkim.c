@@ -719,7 +719,7 @@ static size_t skip_quoted(const char *s, size_t i, size_t len)
 	return len;
 }
 
-char *dkim_from_domain(const char *msg, size_t len)
+char *dkim_from_address(const char *msg, size_t len)
 {
 	size_t n = 0, body_at = 0;
 	struct field *f = parse_header(msg, len, &n, &body_at);
@@ -727,50 +727,79 @@ char *dkim_from_domain(const char *msg, size_t len)
 	for (size_t i = 0; i < n && from == NULL; i++)
 		if (field_is(&f[i], "from"))
 			from = &f[i];
-	char *domain = NULL;
-	if (from != NULL) {
-		const char *v = memchr(from->p, ':', from->len) + 1;
-		size_t vlen = from->len - (size_t)(v - from->p);
-		/* The first mailbox: an angle address if there is one before the
-		 * first comma, else the addr-spec itself. Quoted strings and
-		 * comments are skipped; the domain runs from the last '@' to '>',
-		 * ',', ';', '(' or whitespace. */
-		size_t at = 0, i = 0;
-		bool angle = false;
-		while (i < vlen) {
-			char c = v[i];
-			if (c == '(') {
-				i = skip_comment(v, i, vlen);
-				continue;
-			}
-			if (c == '"') {
-				i = skip_quoted(v, i, vlen);
-				continue;
-			}
-			if (c == '<') {
-				angle = true;
-				at = 0;
-			} else if (c == '@') {
-				at = i + 1;
-			} else if ((c == '>' && angle) || (c == ',' && !angle) || c == ';') {
-				break;
-			} else if (c == ':' && !angle) {
-				at = 0; /* a group's display name, or a source route */
-			}
-			i++;
+	if (from == NULL) {
+		free(f);
+		return NULL;
+	}
+	const char *v = memchr(from->p, ':', from->len) + 1;
+	size_t vlen = from->len - (size_t)(v - from->p);
+	free(f); /* v points into msg */
+	/* The first mailbox: an angle address if one comes before the first
+	 * ',' or ';', else the addr-spec itself; comments and quoted display
+	 * names are skipped, a group's name (up to ':') too. */
+	size_t i = 0, start = 0, lt = vlen;
+	while (i < vlen) {
+		char c = v[i];
+		if (c == '(') {
+			i = skip_comment(v, i, vlen);
+			continue;
 		}
-		if (at > 0) {
-			size_t e = at;
-			while (e < vlen && v[e] != '>' && v[e] != ',' && v[e] != ';' && v[e] != '(' && !is_wsp(v[e]) &&
-			       v[e] != '\r' && v[e] != '\n')
-				e++;
-			char *d = xstrndup(v + at, e - at);
-			if (dkim_valid_domain(d))
-				domain = lower_dup(d);
-			free(d);
+		if (c == '"') {
+			i = skip_quoted(v, i, vlen);
+			continue;
+		}
+		if (c == '<') {
+			lt = i;
+			break;
+		}
+		if (c == ',' || c == ';')
+			break;
+		if (c == ':')
+			start = i + 1;
+		i++;
+	}
+	struct buf a = {0};
+	size_t end = i;
+	if (lt < vlen) {
+		start = lt + 1;
+		for (end = start; end < vlen && v[end] != '>';)
+			end = v[end] == '"' ? skip_quoted(v, end, vlen) : end + 1;
+		if (end < vlen && v[start] == '@') { /* a source route: "@a,@b:" */
+			const char *colon = memchr(v + start, ':', end - start);
+			start = colon ? (size_t)(colon - v) + 1 : end;
 		}
 	}
-	free(f);
+	/* Copy without comments and folding white space. */
+	for (size_t j = start; j < end;) {
+		if (v[j] == '(') {
+			j = skip_comment(v, j, end);
+		} else if (v[j] == '"') {
+			size_t q = skip_quoted(v, j, end);
+			buf_append(&a, v + j, q - j);
+			j = q;
+		} else {
+			if (!is_wsp(v[j]) && v[j] != '\r' && v[j] != '\n')
+				buf_append(&a, v + j, 1);
+			j++;
+		}
+	}
+	buf_append(&a, "", 1);
+	const char *at = strrchr(a.data, '@');
+	char *r = NULL;
+	if (at != NULL && at > a.data && at[1] != '\0' && strpbrk(a.data, "\r\n") == NULL && strlen(a.data) <= 320)
+		r = xstrdup(a.data);
+	buf_free(&a);
+	return r;
+}
+
+char *dkim_from_domain(const char *msg, size_t len)
+{
+	char *addr = dkim_from_address(msg, len);
+	if (addr == NULL)
+		return NULL;
+	const char *d = strrchr(addr, '@') + 1;
+	char *domain = dkim_valid_domain(d) ? lower_dup(d) : NULL;
+	free(addr);
 	return domain;
 }
 

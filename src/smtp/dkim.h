@@ -81,6 +81,12 @@ bool dkim_key_file_name(const char *name, char **domain_r, char **selector_r);
  * name), so a new key takes over only when the old file is removed. */
 int dkim_key_for_domain(const char *data_dir, const char *domain, struct dkim_key **r, const char **error_r);
 
+/* The first mailbox of the message's From field as local@domain (local
+ * part as written, comments and folding removed), allocated; NULL when there
+ * is no From or no address in it. The submission check of who may send as
+ * whom reads it too. */
+char *dkim_from_address(const char *msg, size_t len);
+
 /* The domain of the (first) address in the message's From field, in lower
  * case and allocated; NULL when there is no From or no usable domain in it
  * (a domain literal, a group without members, a malformed address). */

@@ -26,6 +26,7 @@
 #include "core/util.h"
 #include "mime/mime.h"
 #include "net/server.h"
+#include "smtp/dkim.h"
 #include "smtp/queue.h"
 #include "smtp/smtp-data.h"
 #include "smtp/smtp-local.h"
@@ -605,6 +606,14 @@ static enum run_result message_done(struct smtp_session *s)
 		why = "554 5.6.0 Message contains NUL characters";
 	else if (s->data.bare_lf + s->data.bare_cr > 0 && strcmp(config_str(srv->cfg, "smtp.bare_lf"), "reject") == 0)
 		why = "550 5.6.2 Message contains a bare CR or LF (RFC 5321 2.3.8)";
+
+	if (why == NULL && s->mode == MODE_SUBMISSION && config_bool(srv->cfg, "submission.check_from")) {
+		/* The From: header is what recipients see: the user's own too. */
+		char *from = dkim_from_address(buf_head(&s->msg) + s->msg_header, buf_used(&s->msg) - s->msg_header);
+		if (from != NULL && !local_may_send_as(srv, s->account_id, from))
+			why = "550 5.7.1 From: header address not owned by the authenticated user";
+		free(from);
+	}
 	if (why != NULL) {
 		log_info("sid=%s event=message proto=%s result=refused octets=%" PRIu64 " reason=\"%s\"", s->sid,
 			 mode_name(s->mode), s->octets, why + 10);
@@ -612,7 +621,6 @@ static enum run_result message_done(struct smtp_session *s)
 		transaction_reset(s);
 		return RUN_DONE;
 	}
-
 	if (s->body == SMTP_BODY_BINARYMIME) {
 		/* The store keeps CRLF lines: binary parts go in as base64. */
 		struct buf conv = {0};

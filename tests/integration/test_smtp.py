@@ -21,7 +21,9 @@ MSG = b"From: x@remote.example\r\nSubject: hello\r\n\r\nbody line\r\n"
 
 @pytest.fixture
 def mx(make_server):
-    s = make_server({"server.hostname": "mx.example.com", "smtp.domains": "example.com, example.net"})
+    # MSG's From: is a stranger's; the submission From: check has tests of its own.
+    s = make_server({"server.hostname": "mx.example.com", "smtp.domains": "example.com, example.net",
+                     "submission.check_from": "no"})
     s.add_user("alice@example.com", "apass")
     s.add_user("bob", "bpass")
     return s
@@ -513,7 +515,7 @@ def test_submission_auth_login_and_cancel(mx):
 
 
 def test_submission_alias_may_be_sender_and_sent_copy(make_server):
-    s = make_server({"submission.sent_copy": "yes"})
+    s = make_server({"submission.sent_copy": "yes", "submission.check_from": "no"})
     s.add_user("gus@example.com", "p")
     s.add_user("hal@example.com", "p")
     s.cli("alias", "add", "sales@example.com", "gus@example.com")
@@ -869,3 +871,24 @@ def test_binarymime_parts_arrive_byte_for_byte(mx):
             parts[key] = item[1]
     assert parts[b"BINARY"] == blob
     assert parts[b"BODY"] == b"see attachment"
+
+
+def test_submission_checks_the_from_header(make_server):
+    s = make_server({"smtp.domains": "example.com"})
+    s.add_user("uma@example.com", "p")
+    s.add_user("val@example.com", "p")
+    s.cli("alias", "add", "info@example.com", "uma@example.com")
+    c = Smtp(s.ports["submission"])
+    c.ehlo()
+    assert c.cmd("AUTH PLAIN " + auth_plain("uma@example.com", "p"))[0] == 235
+
+    def msg(frm):
+        return ("From: %s\r\nTo: val@example.com\r\nSubject: s\r\n\r\nhi\r\n" % frm).encode()
+    assert send(c, "uma@example.com", ["val@example.com"], msg("Uma <uma@example.com>"))[0] == 250
+    assert send(c, "uma@example.com", ["val@example.com"], msg("\"Info\" <INFO@example.com>"))[0] == 250
+    code, lines = send(c, "uma@example.com", ["val@example.com"], msg("\"uma@example.com\" <val@example.com>"))
+    assert code == 550 and lines[0].startswith("5.7.1")
+    code, _ = send(c, "uma@example.com", ["val@example.com"], msg("ceo@bank.example"))
+    assert code == 550
+    c.close()
+    assert len(imap_messages(s, "val@example.com", "p")) == 2

@@ -656,6 +656,36 @@ TEST(from_domain_forms)
 	}
 }
 
+TEST(from_address_forms)
+{
+	static const struct { const char *msg, *want; } t[] = {
+		{"From: alice@Example.COM\r\n\r\n", "alice@Example.COM"},
+		{"From: \"Smith, Alice <x@evil.test>\" <alice@example.com>\r\n\r\n", "alice@example.com"},
+		{"From: alice@example.com (Alice <x@evil.test>)\r\n\r\n", "alice@example.com"},
+		{"From: Team: a@team.example, b@x.example;\r\n\r\n", "a@team.example"},
+		{"From: <@route.example:alice@real.example>\r\n\r\n", "alice@real.example"},
+		{"From: \"john doe\"@example.com\r\n\r\n", "\"john doe\"@example.com"},
+		{"From: Bob\r\n <bob\r\n @example.com>\r\n\r\n", "bob@example.com"},
+		{"From: Alice@Home <a@b.example>\r\n\r\n", "a@b.example"},
+		{"From: alice@[192.0.2.1]\r\n\r\n", "alice@[192.0.2.1]"},
+		{"From: alice\r\n\r\n", NULL},
+		{"From: @example.com\r\n\r\n", NULL},
+		{"From: undisclosed-recipients:;\r\n\r\n", NULL},
+		{"To: a@b.example\r\n\r\n", NULL},
+	};
+	for (size_t i = 0; i < ARRAY_LEN(t); i++) {
+		char *a = dkim_from_address(t[i].msg, strlen(t[i].msg));
+		if (t[i].want == NULL) {
+			if (a != NULL)
+				fprintf(stderr, "  case %zu: got %s\n", i, a);
+			CHECK(a == NULL);
+		} else {
+			CHECK_EQ_STR(a, t[i].want);
+		}
+		free(a);
+	}
+}
+
 TEST(sign_outbound)
 {
 	char *dir = tmpdir();
