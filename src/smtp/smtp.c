@@ -602,7 +602,7 @@ static enum run_result message_done(struct smtp_session *s)
 	const char *why = NULL;
 	if (s->too_big)
 		why = "552 5.3.4 Message size exceeds fixed maximum message size";
-	else if (s->data.nul > 0 && s->fm != FM_BDAT)
+	else if (s->data.nul > 0)
 		why = "554 5.6.0 Message contains NUL characters";
 	else if (s->data.bare_lf + s->data.bare_cr > 0 && strcmp(config_str(srv->cfg, "smtp.bare_lf"), "reject") == 0)
 		why = "550 5.6.2 Message contains a bare CR or LF (RFC 5321 2.3.8)";
@@ -870,6 +870,9 @@ static bool bdat_take(struct smtp_session *s, const char *in, size_t len, size_t
 			buf_free(&s->msg);
 		} else {
 			buf_append(&s->msg, in, k);
+			/* NUL is for BINARYMIME only (RFC 3030); counted as DATA counts it. */
+			if (s->body != SMTP_BODY_BINARYMIME && memchr(in, '\0', k) != NULL)
+				s->data.nul++;
 		}
 	}
 	*taken += k;

@@ -442,6 +442,19 @@ def test_bdat_chunks(mx):
     assert strip_received(msgs[1]) == b"hi\r\n\r\n"
 
 
+def test_bdat_nul_needs_binarymime(mx):
+    c = Smtp(mx.ports["smtp"])
+    c.ehlo()
+    assert c.cmd("MAIL FROM:<x@remote.example> BODY=8BITMIME")[0] == 250
+    assert c.cmd("RCPT TO:<bob@localhost>")[0] == 250
+    text = b"Subject: nul\r\n\r\na\x00b\r\n"
+    c.send(b"BDAT %d LAST\r\n" % len(text) + text)
+    code, lines = c.reply()
+    assert code == 554 and lines[0].startswith("5.6.0")
+    c.close()
+    assert imap_messages(mx, "bob", "bpass") == []
+
+
 def test_bdat_out_of_order_consumes_the_chunk(mx):
     c = Smtp(mx.ports["smtp"])
     c.ehlo()
