@@ -905,3 +905,60 @@ def test_submission_checks_the_from_header(make_server):
     assert code == 550
     c.close()
     assert len(imap_messages(s, "val@example.com", "p")) == 2
+
+
+def test_garbage_from_many_clients_leaves_the_server_serving(mx):
+    """Sixteen clients throw random bytes and random command sequences
+    (pipelined, cut off mid-line, mid-DATA and mid-BDAT) at every listener for
+    a bounded number of rounds; meanwhile and afterwards a well-behaved client
+    delivers, and the server (a sanitizer build) reports nothing on exit."""
+    import random
+    import threading
+    verbs = [b"EHLO x", b"HELO x", b"LHLO x", b"MAIL FROM:<a@b.example>", b"MAIL FROM:<>", b"RCPT TO:<bob@localhost>",
+             b"RCPT TO:<x@elsewhere.example>", b"DATA", b"BDAT 10", b"BDAT 0 LAST", b"BDAT 99999999999999999999",
+             b"RSET", b"NOOP", b"VRFY bob", b"HELP", b"STARTTLS", b"AUTH PLAIN", b"AUTH LOGIN", b"*", b"=",
+             b"AUTH PLAIN " + base64.b64encode(b"\0bob\0bpass"), b"QUIT", b".", b"..", b"\x00\xff\xfe", b"x" * 1500]
+    ports = [mx.ports[k] for k in ("smtp", "submission", "lmtp")]
+    errors = []
+
+    def chaos(seed):
+        rnd = random.Random(seed)
+        for _ in range(60):
+            try:
+                s = socket.create_connection(("127.0.0.1", rnd.choice(ports)), timeout=5)
+                for _ in range(rnd.randint(1, 30)):
+                    if rnd.random() < 0.2:
+                        s.sendall(bytes(rnd.getrandbits(8) for _ in range(rnd.randint(1, 3000))))
+                    else:
+                        s.sendall(rnd.choice(verbs) + rnd.choice([b"\r\n", b"\n", b"\r", b""]))
+                if rnd.random() < 0.5:
+                    s.settimeout(0.2)
+                    try:
+                        while s.recv(65536):
+                            pass
+                    except OSError:
+                        pass
+                s.close()
+            except OSError:
+                pass  # refused or reset: the server may hang up on garbage
+
+    def good():
+        try:
+            for _ in range(5):
+                c = Smtp(mx.ports["smtp"])
+                c.ehlo()
+                code, _ = send(c, "x@remote.example", ["alice@example.com"], MSG)
+                if code != 250:
+                    errors.append(code)
+                c.close()
+        except Exception as e:  # noqa: BLE001 - reported below
+            errors.append(repr(e))
+
+    threads = [threading.Thread(target=chaos, args=(k,)) for k in range(16)] + [threading.Thread(target=good)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert not errors, errors
+    assert mx.alive()
+    assert len(imap_messages(mx, "alice@example.com", "apass")) == 5
