@@ -794,11 +794,14 @@ static enum run_result cmd_starttls(struct smtp_session *s)
 	if (!conn_can_starttls(s->c))
 		return refuse(s, "454 4.7.0 TLS not available");
 	conn_writes(s->c, "220 2.0.0 Ready to start TLS\r\n");
-	/* RFC 3207 4.2: forget everything learned before TLS. */
+	/* RFC 3207 4.2: forget everything learned before TLS, a login too. */
 	transaction_reset(s);
 	free(s->helo);
 	s->helo = NULL;
 	s->ehlo = false;
+	free(s->account);
+	s->account = NULL;
+	s->account_id = 0;
 	return RUN_STARTTLS;
 }
 

@@ -543,6 +543,18 @@ def test_submission_alias_may_be_sender_and_sent_copy(make_server):
     assert b"with ESMTPA id" in sent
 
 
+def test_starttls_forgets_a_login(mx):
+    c = Smtp(mx.ports["submission"])
+    c.ehlo()
+    assert c.cmd("AUTH PLAIN " + auth_plain("bob", "bpass"))[0] == 235
+    c.starttls(mx.tls_context())
+    c.ehlo()
+    assert c.cmd("MAIL FROM:<bob@localhost>")[0] == 530  # log in again over TLS
+    assert c.cmd("AUTH PLAIN " + auth_plain("bob", "bpass"))[0] == 235
+    assert c.cmd("MAIL FROM:<bob@localhost>")[0] == 250
+    c.close()
+
+
 def test_auth_refused_on_smtp_port(mx):
     c = Smtp(mx.ports["smtp"])
     c.ehlo()
