@@ -623,7 +623,7 @@ static int load_info(struct imap_session *s, struct imap_fetch *f)
 		store_info_rows_free(f->rows, f->n_rows);
 		f->rows = NULL;
 		f->n_rows = f->row = 0;
-		uint32_t hi = s->view->uids[f->seqs[f->n - 1] - 1];
+		uint32_t hi = imap_uids_at(&s->view->uids, f->seqs[f->n - 1] - 1);
 		int rc = store_message_infos(s->store, s->account_id, s->view->mailbox_id, uid, hi, FETCH_INFO_BATCH,
 					     f->info_fields, &f->rows, &f->n_rows);
 		if (rc != STORE_OK)
@@ -678,7 +678,7 @@ static enum run_result fetch_resume(struct imap_session *s)
 		}
 		uint32_t seq = f->seqs[f->i];
 		if (!f->in_msg) {
-			f->e = find_entry(f, v->uids[seq - 1]);
+			f->e = find_entry(f, imap_uids_at(&v->uids, seq - 1));
 			if (f->e == NULL) {
 				f->missing = true;
 				f->i++;
@@ -750,8 +750,9 @@ static void announce_new_keywords(struct imap_session *s, const struct store_ent
  * that sets \Seen updates its entries, so it gets a copy of its own. */
 static int load_entries(struct imap_session *s, struct imap_fetch *f)
 {
-	uint32_t lo = s->view->uids[f->seqs[0] - 1], hi = s->view->uids[f->seqs[f->n - 1] - 1];
-	if (s->view->n < FETCH_SNAPSHOT_MIN) {
+	uint32_t lo = imap_uids_at(&s->view->uids, f->seqs[0] - 1);
+	uint32_t hi = imap_uids_at(&s->view->uids, f->seqs[f->n - 1] - 1);
+	if (s->view->uids.n < FETCH_SNAPSHOT_MIN) {
 		f->ents_owned = true;
 		return store_entries_range(s->store, s->account_id, s->view->mailbox_id, lo, hi, &f->ents, &f->n_ents);
 	}
@@ -789,7 +790,7 @@ static int mark_seen(struct imap_session *s, struct imap_fetch *f)
 	uint32_t *uids = xmalloc((f->n ? f->n : 1) * sizeof *uids);
 	size_t k = 0;
 	for (size_t i = 0; i < f->n; i++) {
-		const struct store_entry *e = find_entry(f, s->view->uids[f->seqs[i] - 1]);
+		const struct store_entry *e = find_entry(f, imap_uids_at(&s->view->uids, f->seqs[i] - 1));
 		if (e && !(e->flags & STORE_FLAG_SEEN))
 			uids[k++] = e->uid;
 	}
@@ -886,7 +887,7 @@ enum run_result imap_cmd_fetch(struct imap_session *s, const struct imap_command
 		if (rc == STORE_OK) {
 			struct imap_range *rg = NULL;
 			size_t nr = 0;
-			uint32_t star = s->view->n ? s->view->uids[s->view->n - 1] : 1;
+			uint32_t star = s->view->uids.n ? imap_uids_last(&s->view->uids) : 1;
 			if (imap_seqset_parse(cmd->args[0].str, star, &rg, &nr) == 0) {
 				size_t k = 0;
 				for (size_t i = 0; i < n_gone; i++) {

@@ -261,14 +261,15 @@ static int resolve_set(struct search_key *k, const struct search_env *env, const
 		return 0;
 	}
 	bool uid = k->type == SK_UIDSET;
-	uint32_t star = uid ? (env->n ? env->uids[env->n - 1] : 0) : (uint32_t)env->n;
+	size_t n = env->uids->n;
+	uint32_t star = uid ? imap_uids_last(env->uids) : (uint32_t)n;
 	struct imap_range *r;
 	size_t nr;
 	if (imap_seqset_parse(k->set, star ? star : 1, &r, &nr) < 0) {
 		*error_r = "Invalid sequence set";
 		return -1;
 	}
-	if (env->n == 0) {
+	if (n == 0) {
 		free(r);
 		return 0; /* nothing to select, "*" included */
 	}
@@ -278,10 +279,10 @@ static int resolve_set(struct search_key *k, const struct search_env *env, const
 			continue;
 		}
 		/* Message numbers beyond the mailbox select nothing. */
-		if (r[i].lo > env->n)
+		if (r[i].lo > n)
 			continue;
-		uint32_t hi = r[i].hi > env->n ? (uint32_t)env->n : r[i].hi;
-		add_range(k, &cap, env->uids[r[i].lo - 1], env->uids[hi - 1]);
+		uint32_t hi = r[i].hi > n ? (uint32_t)n : r[i].hi;
+		add_range(k, &cap, imap_uids_at(env->uids, r[i].lo - 1), imap_uids_at(env->uids, hi - 1));
 	}
 	free(r);
 	return 0;
@@ -352,7 +353,7 @@ int imap_search_compile(struct search_query *q, const struct search_env *env, ui
 	}
 	/* Messages outside the view never match, and a set among the top-level
 	 * criteria narrows the UIDs to scan. */
-	uint32_t lo = env->n ? env->uids[0] : 1, hi = env->n ? env->uids[env->n - 1] : 0;
+	uint32_t lo = env->uids->n ? imap_uids_at(env->uids, 0) : 1, hi = imap_uids_last(env->uids);
 	for (const struct search_key *c = q->root ? q->root->child : NULL; c; c = c->next) {
 		if (c->type != SK_SEQSET && c->type != SK_UIDSET)
 			continue;

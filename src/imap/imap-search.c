@@ -225,8 +225,7 @@ enum run_result imap_cmd_search(struct imap_session *s, const struct imap_comman
 		return imap_no(s, "The mailbox is gone");
 	}
 	struct imap_view *v = s->view;
-	struct search_env env = {.uids = v->uids,
-				 .n = v->n,
+	struct search_env env = {.uids = &v->uids,
 				 .saved = s->saved,
 				 .n_saved = s->n_saved,
 				 .saved_valid = s->saved_valid,

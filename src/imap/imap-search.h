@@ -13,6 +13,7 @@
 
 #include "core/buf.h"
 #include "imap/imap-session.h"
+#include "imap/imap-uids.h"
 #include "store/store.h"
 
 /* Nesting of NOT, OR and parenthesized lists in one search program. */
@@ -101,8 +102,7 @@ bool imap_search_date(const char *s, int64_t *day_r);
 
 /* imap-search-eval.c */
 struct search_env {
-	const uint32_t *uids;    /* the view: sequence number i+1 is uids[i] */
-	size_t n;
+	const struct imap_uids *uids; /* the view's sequence numbers */
 	const uint32_t *saved;   /* SEARCHRES UIDs (ascending), for "$" */
 	size_t n_saved;
 	bool saved_valid;

@@ -147,7 +147,7 @@ enum run_result imap_cmd_select(struct imap_session *s, const struct imap_comman
 	struct imap_view *v = s->view;
 	struct buf *out = conn_outbuf(s->c);
 	imap_write_flag_lists(s);
-	buf_printf(out, "* %zu EXISTS\r\n", v->n);
+	buf_printf(out, "* %zu EXISTS\r\n", v->uids.n);
 	if (!s->rev2) {
 		buf_appends(out, "* 0 RECENT\r\n");
 		if (first_unseen)

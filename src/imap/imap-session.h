@@ -17,6 +17,7 @@
 
 #include "core/buf.h"
 #include "imap/imap-parse.h"
+#include "imap/imap-uids.h"
 #include "net/conn.h"
 #include "store/store.h"
 
@@ -38,7 +39,7 @@ enum imap_frame_mode {
 };
 
 /* The selected mailbox as this session has reported it: sequence number i+1
- * is uids[i]. Everything up to `modseq` has been told to the client, except
+ * is the UID at index i of uids. Everything up to `modseq` has been told to the client, except
  * expunges kept in `pending` because the command running could not report
  * them (RFC 9051 section 7.5.1). */
 struct imap_view {
@@ -47,8 +48,7 @@ struct imap_view {
 	bool readonly;       /* EXAMINE */
 	uint32_t uidvalidity;
 	uint64_t modseq;     /* changes up to here are known to the client */
-	uint32_t *uids;
-	size_t n, cap;
+	struct imap_uids uids; /* sequence number i+1 is imap_uids_at(&uids, i); uids.n messages */
 	uint32_t *pending;   /* expunged in the store, still numbered here (ascending) */
 	size_t n_pending;
 	char **keywords;     /* the keyword list last announced with FLAGS */

@@ -15,7 +15,7 @@ static uint32_t *seqs_to_uids(const struct imap_view *v, const uint32_t *seqs, s
 {
 	uint32_t *u = xmalloc((n ? n : 1) * sizeof *u);
 	for (size_t i = 0; i < n; i++)
-		u[i] = v->uids[seqs[i] - 1];
+		u[i] = imap_uids_at(&v->uids, seqs[i] - 1);
 	return u;
 }
 

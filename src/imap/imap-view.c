@@ -65,15 +65,12 @@ int imap_view_open(struct imap_session *s, const struct store_mailbox *mb, bool 
 	v->readonly = readonly;
 	v->uidvalidity = mb->uidvalidity;
 	v->modseq = mb->highestmodseq;
-	v->cap = snap->n ? snap->n : 1;
-	v->uids = xmalloc(v->cap * sizeof *v->uids);
 	*first_unseen_r = 0;
 	for (size_t i = 0; i < snap->n; i++) {
-		v->uids[i] = snap->e[i].uid;
+		imap_uids_append(&v->uids, snap->e[i].uid);
 		if (*first_unseen_r == 0 && !(snap->e[i].flags & STORE_FLAG_SEEN))
 			*first_unseen_r = (uint32_t)i + 1;
 	}
-	v->n = snap->n;
 	store_snapshot_put(snap);
 	char **kw = NULL;
 	if (mb->n_keywords) {
@@ -92,7 +89,7 @@ void imap_view_close(struct imap_session *s)
 	if (v == NULL)
 		return;
 	free(v->name);
-	free(v->uids);
+	imap_uids_free(&v->uids);
 	free(v->pending);
 	set_keywords(v, NULL, 0);
 	free(v);
@@ -103,24 +100,10 @@ void imap_view_close(struct imap_session *s)
 	s->saved_valid = false;
 }
 
-/* First index in the view whose UID is >= uid. */
-static size_t lower_bound(const struct imap_view *v, uint32_t uid)
-{
-	size_t lo = 0, hi = v->n;
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		if (v->uids[mid] < uid)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo;
-}
-
 uint32_t imap_view_seq(const struct imap_view *v, uint32_t uid)
 {
-	size_t i = lower_bound(v, uid);
-	return i < v->n && v->uids[i] == uid ? (uint32_t)i + 1 : 0;
+	size_t i = imap_uids_lower_bound(&v->uids, uid);
+	return i < v->uids.n && imap_uids_at(&v->uids, i) == uid ? (uint32_t)i + 1 : 0;
 }
 
 int imap_view_keyword(const struct imap_view *v, const char *name)
@@ -129,15 +112,6 @@ int imap_view_keyword(const struct imap_view *v, const char *name)
 		if (str_ieq(v->keywords[i], name))
 			return (int)i;
 	return -1;
-}
-
-static void view_append(struct imap_view *v, uint32_t uid)
-{
-	if (v->n == v->cap) {
-		v->cap = v->cap ? v->cap * 2 : 64;
-		v->uids = xrealloc(v->uids, v->cap * sizeof *v->uids);
-	}
-	v->uids[v->n++] = uid;
 }
 
 static int cmp_u32(const void *a, const void *b)
@@ -167,7 +141,7 @@ static void report_expunges(struct imap_session *s, const uint32_t *gone, size_t
 	if (s->qresync) {
 		uint32_t *uids = xmalloc(k * sizeof *uids);
 		for (size_t i = 0; i < k; i++)
-			uids[i] = v->uids[seqs[i] - 1];
+			uids[i] = imap_uids_at(&v->uids, seqs[i] - 1);
 		buf_appends(out, "* VANISHED ");
 		imap_write_set(out, uids, k);
 		buf_appends(out, "\r\n");
@@ -176,16 +150,7 @@ static void report_expunges(struct imap_session *s, const uint32_t *gone, size_t
 		for (size_t i = k; i-- > 0;)
 			buf_printf(out, "* %u EXPUNGE\r\n", seqs[i]);
 	}
-	/* Compact in one pass. */
-	size_t w = 0, j = 0;
-	for (size_t r = 0; r < v->n; r++) {
-		if (j < k && seqs[j] == r + 1) {
-			j++;
-			continue;
-		}
-		v->uids[w++] = v->uids[r];
-	}
-	v->n = w;
+	imap_uids_remove(&v->uids, seqs, k);
 	free(seqs);
 }
 
@@ -246,17 +211,17 @@ int imap_view_sync(struct imap_session *s, bool allow_expunge, uint64_t skip_mod
 		}
 	}
 	/* New messages, then flag changes of the ones the client knows. */
-	uint32_t last = v->n ? v->uids[v->n - 1] : 0;
-	size_t before = v->n;
+	uint32_t last = imap_uids_last(&v->uids);
+	size_t before = v->uids.n;
 	for (size_t i = 0; i < n; i++) {
 		if (e[i].uid > last) {
-			view_append(v, e[i].uid);
+			imap_uids_append(&v->uids, e[i].uid);
 			last = e[i].uid;
 		}
 	}
 	struct buf *out = conn_outbuf(s->c);
-	if (v->n != before)
-		buf_printf(out, "* %zu EXISTS\r\n", v->n);
+	if (v->uids.n != before)
+		buf_printf(out, "* %zu EXISTS\r\n", v->uids.n);
 	for (size_t i = 0; i < n; i++) {
 		if (e[i].modseq == skip_modseq)
 			continue;
@@ -298,7 +263,7 @@ int imap_seqset_resolve(struct imap_session *s, const char *set, bool uid, uint3
 		*n_r = k;
 		return 0;
 	}
-	uint32_t star = uid ? (v->n ? v->uids[v->n - 1] : 0) : (uint32_t)v->n;
+	uint32_t star = uid ? imap_uids_last(&v->uids) : (uint32_t)v->uids.n;
 	bool has_star = strchr(set, '*') != NULL;
 	struct imap_range *rg;
 	size_t nr;
@@ -306,13 +271,13 @@ int imap_seqset_resolve(struct imap_session *s, const char *set, bool uid, uint3
 		*error_r = "Invalid sequence set";
 		return -1;
 	}
-	if (v->n == 0 && has_star) {
+	if (v->uids.n == 0 && has_star) {
 		free(rg);
 		return 0; /* "*" of an empty mailbox selects nothing */
 	}
 	size_t cap = 0;
 	for (size_t i = 0; i < nr; i++) {
-		if (!uid && rg[i].hi > v->n) {
+		if (!uid && rg[i].hi > v->uids.n) {
 			free(rg);
 			*error_r = "Invalid sequence number: no such message";
 			return -1;
@@ -320,12 +285,13 @@ int imap_seqset_resolve(struct imap_session *s, const char *set, bool uid, uint3
 		cap += uid ? 0 : rg[i].hi - rg[i].lo + 1;
 	}
 	if (uid)
-		cap = v->n;
+		cap = v->uids.n;
 	uint32_t *r = xmalloc((cap ? cap : 1) * sizeof *r);
 	size_t k = 0;
 	for (size_t i = 0; i < nr; i++) {
 		if (uid) {
-			for (size_t j = lower_bound(v, rg[i].lo); j < v->n && v->uids[j] <= rg[i].hi; j++)
+			for (size_t j = imap_uids_lower_bound(&v->uids, rg[i].lo);
+			     j < v->uids.n && imap_uids_at(&v->uids, j) <= rg[i].hi; j++)
 				r[k++] = (uint32_t)j + 1;
 		} else {
 			for (uint64_t q = rg[i].lo; q <= rg[i].hi; q++)

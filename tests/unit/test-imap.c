@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/util.h"
 #include "imap/imap-session.h"
 #include "test.h"
 
@@ -85,3 +86,68 @@ TEST(write_set_compacts)
 	buf_free(&b);
 }
 
+
+/* The view's sequence map as runs (imap-uids.c), checked against a plain
+ * array through appends and removals of every shape. */
+static void uids_check(const struct imap_uids *u, const uint32_t *want, size_t n)
+{
+	CHECK_EQ_INT(u->n, n);
+	for (size_t i = 0; i < n && i < u->n; i++)
+		CHECK_EQ_INT(imap_uids_at(u, i), want[i]);
+	CHECK_EQ_INT(imap_uids_last(u), n ? want[n - 1] : 0);
+	/* lower_bound for every UID up to past the last */
+	uint32_t top = n ? want[n - 1] + 2 : 3;
+	for (uint32_t uid = 0; uid <= top; uid++) {
+		size_t k = 0;
+		while (k < n && want[k] < uid)
+			k++;
+		CHECK_EQ_INT(imap_uids_lower_bound(u, uid), k);
+	}
+}
+
+TEST(uid_runs)
+{
+	struct imap_uids u = {0};
+	uids_check(&u, NULL, 0);
+	uint32_t want[300];
+	size_t n = 0;
+	/* Runs: 1..100, 150, 152..200, 1000 */
+	for (uint32_t i = 1; i <= 100; i++)
+		want[n++] = i;
+	want[n++] = 150;
+	for (uint32_t i = 152; i <= 200; i++)
+		want[n++] = i;
+	want[n++] = 1000;
+	for (size_t i = 0; i < n; i++)
+		imap_uids_append(&u, want[i]);
+	CHECK_EQ_INT(u.n_runs, 4);
+	uids_check(&u, want, n);
+
+	/* Remove the first, a middle one, the lone 150, a run's last and the last. */
+	uint32_t seqs[] = {1, 50, 101, 151, (uint32_t)n};
+	imap_uids_remove(&u, seqs, ARRAY_LEN(seqs));
+	size_t w = 0, j = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (j < ARRAY_LEN(seqs) && seqs[j] == i + 1) {
+			j++;
+			continue;
+		}
+		want[w++] = want[i];
+	}
+	n = w;
+	uids_check(&u, want, n);
+	CHECK_EQ_INT(u.n_runs, 3); /* 2..49, 51..100, 152..199 */
+
+	/* Everything goes; then new mail starts a run again. */
+	uint32_t all[300];
+	for (size_t i = 0; i < n; i++)
+		all[i] = (uint32_t)i + 1;
+	imap_uids_remove(&u, all, n);
+	uids_check(&u, NULL, 0);
+	imap_uids_append(&u, 5000);
+	imap_uids_append(&u, 5001);
+	uint32_t tail[] = {5000, 5001};
+	uids_check(&u, tail, 2);
+	CHECK_EQ_INT(u.n_runs, 1);
+	imap_uids_free(&u);
+}

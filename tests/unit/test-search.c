@@ -344,8 +344,10 @@ static char *eval(const char *text)
 		imap_parser_free(pc.p);
 		return xasprintf("BAD %s", err);
 	}
-	struct search_env env = {.uids = view_uids,
-				 .n = ARRAY_LEN(view_uids),
+	struct imap_uids vu = {0};
+	for (size_t i = 0; i < ARRAY_LEN(view_uids); i++)
+		imap_uids_append(&vu, view_uids[i]);
+	struct search_env env = {.uids = &vu,
 				 .saved = saved_uids,
 				 .n_saved = ARRAY_LEN(saved_uids),
 				 .saved_valid = true,
@@ -379,6 +381,7 @@ static char *eval(const char *text)
 	}
 	char *r = xstrndup(buf_used(&out) ? buf_head(&out) : "", buf_used(&out));
 	buf_free(&out);
+	imap_uids_free(&vu);
 	imap_search_free(&q);
 	imap_parser_free(pc.p);
 	return r;
@@ -525,7 +528,8 @@ TEST(eval_empty_mailbox)
 	struct search_query q;
 	const char *err;
 	CHECK_EQ_INT(imap_search_parse(pc.cmd->args, pc.cmd->n_args, &q, &err), SEARCH_PARSE_OK);
-	struct search_env env = {0};
+	struct imap_uids none = {0};
+	struct search_env env = {.uids = &none};
 	uint32_t lo, hi;
 	CHECK_EQ_INT(imap_search_compile(&q, &env, &lo, &hi, &err), 0);
 	CHECK(lo > hi);
@@ -676,11 +680,11 @@ static char *search(struct store *st, int64_t account, int64_t mailbox, const ch
 	struct store_entry *e = NULL;
 	size_t n = 0;
 	CHECK_EQ_INT(store_entries(st, account, mailbox, 0, &e, &n), STORE_OK);
-	uint32_t *uids = xmalloc((n + 1) * sizeof *uids);
+	struct imap_uids uids = {0};
 	for (size_t i = 0; i < n; i++)
-		uids[i] = e[i].uid;
+		imap_uids_append(&uids, e[i].uid);
 	free(e);
-	struct search_env env = {.uids = uids, .n = n};
+	struct search_env env = {.uids = &uids};
 	uint32_t lo, hi;
 	CHECK_EQ_INT(imap_search_compile(&q, &env, &lo, &hi, &err), 0);
 	struct buf out = {0};
@@ -711,7 +715,7 @@ static char *search(struct store *st, int64_t account, int64_t mailbox, const ch
 		free(e);
 	}
 	free(rows);
-	free(uids);
+	imap_uids_free(&uids);
 	char *r = xstrndup(buf_used(&out) ? buf_head(&out) : "", buf_used(&out));
 	buf_free(&out);
 	imap_search_free(&q);
