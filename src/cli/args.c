@@ -269,3 +269,23 @@ bool cli_valid_user_name(const char *name)
 	}
 	return true;
 }
+
+int cli_open(const struct cli_args *a, bool create, struct config **cfg_r, struct store **st_r)
+{
+	*st_r = NULL;
+	if ((*cfg_r = cli_config(a)) == NULL)
+		return CLI_EXIT_USAGE;
+	if ((*st_r = cli_store_open(a, *cfg_r, create)) == NULL) {
+		config_free(*cfg_r);
+		*cfg_r = NULL;
+		return CLI_EXIT_FAIL;
+	}
+	return 0;
+}
+
+void cli_close(struct config *cfg, struct store *st)
+{
+	if (st != NULL)
+		store_close(st);
+	config_free(cfg);
+}

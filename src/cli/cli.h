@@ -74,6 +74,12 @@ struct config *cli_config(const struct cli_args *a);
  * directory is an error rather than a new empty store. NULL after printing. */
 struct store *cli_store_open(const struct cli_args *a, const struct config *cfg, bool create);
 
+/* Both of the above for a command that works on the store: 0 with *cfg_r
+ * and *st_r set, or the exit status (usage or failure) after printing why.
+ * Release them with cli_close. */
+int cli_open(const struct cli_args *a, bool create, struct config **cfg_r, struct store **st_r);
+void cli_close(struct config *cfg, struct store *st);
+
 /* Print "roost: " and the message on stderr (one line). */
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Report a failed store call about `what` as one line; returns the exit status

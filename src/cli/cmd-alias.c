@@ -84,14 +84,11 @@ int cmd_alias(const struct cli_args *a)
 		cli_error("alias %s: unexpected argument '%s'", action, a->pos[1 + max]);
 		return CLI_EXIT_USAGE;
 	}
-	struct config *cfg = cli_config(a);
-	if (cfg == NULL)
-		return CLI_EXIT_USAGE;
-	struct store *st = cli_store_open(a, cfg, false);
-	if (st == NULL) {
-		config_free(cfg);
-		return CLI_EXIT_FAIL;
-	}
+	struct config *cfg;
+	struct store *st;
+	int open_status = cli_open(a, false, &cfg, &st);
+	if (open_status != 0)
+		return open_status;
 	int status;
 	if (min == 0) {
 		status = alias_list(st);
@@ -110,7 +107,6 @@ int cmd_alias(const struct cli_args *a)
 			status = CLI_EXIT_OK;
 		}
 	}
-	store_close(st);
-	config_free(cfg);
+	cli_close(cfg, st);
 	return status;
 }

@@ -96,14 +96,11 @@ int cmd_mailbox(const struct cli_args *a)
 	if (!cli_valid_user_name(a->user))
 		return CLI_EXIT_USAGE;
 
-	struct config *cfg = cli_config(a);
-	if (cfg == NULL)
-		return CLI_EXIT_USAGE;
-	struct store *st = cli_store_open(a, cfg, false);
-	if (st == NULL) {
-		config_free(cfg);
-		return CLI_EXIT_FAIL;
-	}
+	struct config *cfg;
+	struct store *st;
+	int open_status = cli_open(a, false, &cfg, &st);
+	if (open_status != 0)
+		return open_status;
 	struct store_account acct = {0};
 	int status;
 	int rc = store_account_find(st, a->user, &acct);
@@ -121,7 +118,6 @@ int cmd_mailbox(const struct cli_args *a)
 	}
 	if (rc == STORE_OK)
 		store_account_clear(&acct);
-	store_close(st);
-	config_free(cfg);
+	cli_close(cfg, st);
 	return status;
 }

@@ -285,14 +285,11 @@ int cmd_user(const struct cli_args *a)
 	if (name != NULL && !cli_valid_user_name(name))
 		return CLI_EXIT_USAGE;
 
-	struct config *cfg = cli_config(a);
-	if (cfg == NULL)
-		return CLI_EXIT_USAGE;
-	struct store *st = cli_store_open(a, cfg, create);
-	if (st == NULL) {
-		config_free(cfg);
-		return CLI_EXIT_FAIL;
-	}
+	struct config *cfg;
+	struct store *st;
+	int open_status = cli_open(a, create, &cfg, &st);
+	if (open_status != 0)
+		return open_status;
 	int status;
 	if (strcmp(action, "add") == 0) {
 		status = user_add(a, st, name);
@@ -316,7 +313,6 @@ int cmd_user(const struct cli_args *a)
 	} else {
 		status = user_show(a, st, cfg, name);
 	}
-	store_close(st);
-	config_free(cfg);
+	cli_close(cfg, st);
 	return status;
 }
