@@ -27,20 +27,12 @@
 
 #include "store/store.h"
 
+#define LOAD_PROG "imap-fill"
+#include "load-common.h"
+
 #define IF_MAX_MSG (1024 * 1024) /* imap-load gen writes far smaller ones */
 #define IF_MAX_THREADS 256
 
-static void if_die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
-static void if_die(const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	fputs("imap-fill: ", stderr);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
-	va_end(ap);
-	exit(1);
-}
 
 static double if_now(void)
 {
@@ -81,7 +73,7 @@ static void *if_deliver_thread(void *arg)
 	struct if_job *j = arg;
 	char *msg = malloc(IF_MAX_MSG);
 	if (msg == NULL)
-		if_die("out of memory");
+		load_die("out of memory");
 	long i;
 	while ((i = if_next(j)) != 0) {
 		char path[4096];
@@ -128,7 +120,7 @@ static void if_run(struct if_job *j, int threads, void *(*fn)(void *))
 	pthread_t tids[IF_MAX_THREADS];
 	for (int t = 0; t < threads; t++)
 		if (pthread_create(&tids[t], NULL, fn, j) != 0)
-			if_die("pthread_create failed");
+			load_die("pthread_create failed");
 	for (int t = 0; t < threads; t++)
 		pthread_join(tids[t], NULL);
 }
@@ -138,25 +130,25 @@ static struct store *if_open(const char *dir)
 	struct store *st = NULL;
 	const char *err = NULL;
 	if (store_open_sqlite(dir, true, &st, &err) != STORE_OK)
-		if_die("opening the store in %s: %s", dir, err ? err : "?");
+		load_die("opening the store in %s: %s", dir, err ? err : "?");
 	return st;
 }
 
 static int if_deliver(int argc, char **argv)
 {
 	if (argc != 5)
-		if_die("usage: deliver DATA USER DIR N THREADS");
+		load_die("usage: deliver DATA USER DIR N THREADS");
 	struct if_job j = {.dir = argv[2], .n = atol(argv[3]), .lock = PTHREAD_MUTEX_INITIALIZER};
 	int threads = atoi(argv[4]);
 	if (j.n < 1 || j.n > 999999 || threads < 1 || threads > IF_MAX_THREADS)
-		if_die("bad N or THREADS");
+		load_die("bad N or THREADS");
 	j.st = if_open(argv[0]);
 	struct store_account acct = {0};
 	struct store_mailbox box = {0};
 	if (store_account_find(j.st, argv[1], &acct) != STORE_OK)
-		if_die("no account %s", argv[1]);
+		load_die("no account %s", argv[1]);
 	if (store_mailbox_find(j.st, acct.id, "INBOX", &box) != STORE_OK)
-		if_die("%s has no INBOX", argv[1]);
+		load_die("%s has no INBOX", argv[1]);
 	j.account_id = acct.id;
 	j.mailbox_id = box.id;
 	double t0 = if_now();
@@ -175,11 +167,11 @@ static int if_deliver(int argc, char **argv)
 static int if_accounts(int argc, char **argv)
 {
 	if (argc != 5)
-		if_die("usage: accounts DATA USERFMT N HASH THREADS");
+		load_die("usage: accounts DATA USERFMT N HASH THREADS");
 	struct if_job j = {.fmt = argv[1], .n = atol(argv[2]), .hash = argv[3], .lock = PTHREAD_MUTEX_INITIALIZER};
 	int threads = atoi(argv[4]);
 	if (j.n < 1 || j.n > 1000000 || threads < 1 || threads > IF_MAX_THREADS)
-		if_die("bad N or THREADS");
+		load_die("bad N or THREADS");
 	j.st = if_open(argv[0]);
 	double t0 = if_now();
 	if_run(&j, threads, if_account_thread);
@@ -194,10 +186,10 @@ static int if_accounts(int argc, char **argv)
 int main(int argc, char **argv)
 {
 	if (argc < 2)
-		if_die("usage: imap-fill deliver|accounts ...");
+		load_die("usage: imap-fill deliver|accounts ...");
 	if (strcmp(argv[1], "deliver") == 0)
 		return if_deliver(argc - 2, argv + 2);
 	if (strcmp(argv[1], "accounts") == 0)
 		return if_accounts(argc - 2, argv + 2);
-	if_die("unknown command %s", argv[1]);
+	load_die("unknown command %s", argv[1]);
 }

@@ -57,6 +57,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#define LOAD_PROG "imap-load"
+#include "load-common.h"
+
 /* Dovecot parses 100,000 messages for the first FETCH ENVELOPE and reads every
  * body for SEARCH BODY: both take several seconds, so the bound is generous. */
 #define IL_TIMEOUT_S 300
@@ -84,51 +87,16 @@ struct il_counts {
 	uint64_t bytes;  /* every byte of the untagged responses (literals included) */
 };
 
-static void il_die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
-static void il_die(const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	fputs("imap-load: ", stderr);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
-	va_end(ap);
-	exit(1);
-}
-
-static double il_now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1000.0 + (double)ts.tv_nsec / 1e6;
-}
-
 /* --- the connection ---------------------------------------------------------- */
 
 static void il_open(struct il_conn *c, int port, size_t bufsize, bool small)
 {
 	memset(c, 0, sizeof *c);
-	c->fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (c->fd < 0)
-		il_die("socket: %s", strerror(errno));
-	int one = 1;
-	setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-	struct timeval tv = {IL_TIMEOUT_S, 0};
-	setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-	setsockopt(c->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-	if (small) {
-		/* Idle connections: keep the client's own kernel memory small. */
-		int sz = 4096;
-		setsockopt(c->fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof sz);
-	}
-	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (connect(c->fd, (struct sockaddr *)&sa, sizeof sa) < 0)
-		il_die("connect 127.0.0.1:%d: %s", port, strerror(errno));
+	c->fd = load_connect(port, IL_TIMEOUT_S, small);
 	c->cap = bufsize;
 	c->buf = malloc(bufsize);
 	if (c->buf == NULL)
-		il_die("out of memory");
+		load_die("out of memory");
 }
 
 static void il_close(struct il_conn *c)
@@ -142,15 +110,7 @@ static void il_close(struct il_conn *c)
 
 static void il_send(struct il_conn *c, const char *data, size_t len)
 {
-	while (len > 0) {
-		ssize_t n = write(c->fd, data, len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			il_die("write: %s", n < 0 ? strerror(errno) : "short write");
-		data += n;
-		len -= (size_t)n;
-	}
+	load_send_all(c->fd, data, len);
 }
 
 /* Read more input into the buffer (compacting it first when needed). */
@@ -162,15 +122,15 @@ static void il_fill(struct il_conn *c)
 		c->start = 0;
 	}
 	if (c->end + 1 >= c->cap)
-		il_die("response line longer than the %zu-byte buffer", c->cap);
+		load_die("response line longer than the %zu-byte buffer", c->cap);
 	for (;;) {
 		ssize_t n = read(c->fd, c->buf + c->end, c->cap - c->end - 1);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-			il_die("no answer within %d s", IL_TIMEOUT_S);
+			load_die("no answer within %d s", IL_TIMEOUT_S);
 		if (n <= 0)
-			il_die("connection closed by the server%s%s", n < 0 ? ": " : "", n < 0 ? strerror(errno) : "");
+			load_die("connection closed by the server%s%s", n < 0 ? ": " : "", n < 0 ? strerror(errno) : "");
 		c->end += (size_t)n;
 		return;
 	}
@@ -193,7 +153,7 @@ static char *il_line(struct il_conn *c, size_t *len_r)
 			return line;
 		}
 		if (c->end - c->start > IL_MAX_LINE)
-			il_die("response line longer than %d bytes", IL_MAX_LINE);
+			load_die("response line longer than %d bytes", IL_MAX_LINE);
 		il_fill(c);
 	}
 }
@@ -213,7 +173,7 @@ static long long il_literal_size(const char *line, size_t len)
 		return -1;
 	long long n = atoll(line + i);
 	if (n > IL_MAX_LITERAL)
-		il_die("literal of %lld bytes announced", n);
+		load_die("literal of %lld bytes announced", n);
 	return n;
 }
 
@@ -294,37 +254,37 @@ static int il_command(struct il_conn *c, const char *cmd, struct il_counts *k, F
 	snprintf(tag, sizeof tag, "a%u", ++c->tagno);
 	int n = snprintf(line, sizeof line, "%s %s\r\n", tag, cmd);
 	if (n < 0 || (size_t)n >= sizeof line)
-		il_die("command too long");
+		load_die("command too long");
 	il_send(c, line, (size_t)n);
 	size_t tl = strlen(tag);
 	for (;;) {
 		int kind = il_response(c, k, dump);
 		if (kind == '+')
-			il_die("%s: unexpected continuation \"%.200s\"", cmd, c->head);
+			load_die("%s: unexpected continuation \"%.200s\"", cmd, c->head);
 		if (kind != 't')
 			continue;
 		if (strncmp(c->head, tag, tl) != 0 || c->head[tl] != ' ')
-			il_die("%s: answer for another tag: \"%.200s\"", cmd, c->head);
+			load_die("%s: answer for another tag: \"%.200s\"", cmd, c->head);
 		const char *st = c->head + tl + 1;
 		if (strncmp(st, "OK", 2) == 0)
 			return 0;
 		if (strncmp(st, "NO", 2) == 0 || strncmp(st, "BAD", 3) == 0)
 			return 1;
-		il_die("%s: unexpected \"%.200s\"", cmd, c->head);
+		load_die("%s: unexpected \"%.200s\"", cmd, c->head);
 	}
 }
 
 static void il_must(struct il_conn *c, const char *cmd, struct il_counts *k)
 {
 	if (il_command(c, cmd, k, NULL) != 0)
-		il_die("%.40s: server said \"%.200s\"", cmd, c->head);
+		load_die("%.40s: server said \"%.200s\"", cmd, c->head);
 }
 
 static void il_greeting(struct il_conn *c)
 {
 	il_response(c, NULL, NULL);
 	if (strncmp(c->head, "* OK", 4) != 0 && strncmp(c->head, "* PREAUTH", 9) != 0)
-		il_die("greeting: \"%.200s\"", c->head);
+		load_die("greeting: \"%.200s\"", c->head);
 }
 
 /* A quoted string argument (the names and passwords here need no literal). */
@@ -348,7 +308,7 @@ static void il_login(struct il_conn *c, const char *user, const char *pass)
 	il_quote(qp, sizeof qp, pass);
 	snprintf(cmd, sizeof cmd, "LOGIN %s %s", qu, qp);
 	if (il_command(c, cmd, NULL, NULL) != 0)
-		il_die("LOGIN as %s: server said \"%.200s\"", user, c->head);
+		load_die("LOGIN as %s: server said \"%.200s\"", user, c->head);
 }
 
 /* --- session ------------------------------------------------------------------ */
@@ -356,13 +316,13 @@ static void il_login(struct il_conn *c, const char *user, const char *pass)
 static int il_session(int argc, char **argv)
 {
 	if (argc < 5)
-		il_die("usage: session PORT USER PASS OP REPS [WORD]");
+		load_die("usage: session PORT USER PASS OP REPS [WORD]");
 	int port = atoi(argv[0]);
 	const char *user = argv[1], *pass = argv[2], *op = argv[3];
 	int reps = atoi(argv[4]);
 	const char *word = argc > 5 ? argv[5] : NULL;
 	if (reps < 1 || reps > 1000)
-		il_die("bad REPS");
+		load_die("bad REPS");
 	char cmd[600];
 	const char *setup = NULL;
 	if (strcmp(op, "login") == 0 || strcmp(op, "select") == 0) {
@@ -373,22 +333,22 @@ static int il_session(int argc, char **argv)
 		snprintf(cmd, sizeof cmd, "FETCH 1:* (ENVELOPE)");
 	} else if (strcmp(op, "search-subject") == 0 || strcmp(op, "search-body") == 0) {
 		if (word == NULL || strpbrk(word, " \"\\(){%*]") != NULL || strlen(word) > 100)
-			il_die("%s needs a plain WORD", op);
+			load_die("%s needs a plain WORD", op);
 		snprintf(cmd, sizeof cmd, "UID SEARCH %s %s", op[7] == 's' ? "SUBJECT" : "BODY", word);
 	} else if (strcmp(op, "store") == 0) {
 		setup = "STORE 1:* -FLAGS.SILENT (\\Seen)";
 		snprintf(cmd, sizeof cmd, "STORE 1:* +FLAGS (\\Seen)");
 	} else {
-		il_die("unknown OP %s", op);
+		load_die("unknown OP %s", op);
 	}
 	const char *dump_path = getenv("IL_DUMP");
 	for (int r = 0; r < reps; r++) {
 		struct il_conn c;
-		double t0 = il_now_ms();
+		double t0 = load_now_ms();
 		il_open(&c, port, IL_BUF, false);
 		il_greeting(&c);
 		il_login(&c, user, pass);
-		double t1 = il_now_ms();
+		double t1 = load_now_ms();
 		struct il_counts sel = {0}, k = {0};
 		bool is_select = strcmp(op, "select") == 0, is_login = strcmp(op, "login") == 0;
 		if (!is_select && !is_login)
@@ -399,20 +359,20 @@ static int il_session(int argc, char **argv)
 		if (dump_path != NULL && *dump_path && r == 0) {
 			dump = fopen(dump_path, "w");
 			if (dump == NULL)
-				il_die("%s: %s", dump_path, strerror(errno));
+				load_die("%s: %s", dump_path, strerror(errno));
 		}
-		double t2 = il_now_ms();
+		double t2 = load_now_ms();
 		int st = is_login ? 0 : il_command(&c, cmd, &k, dump);
-		double t3 = il_now_ms();
+		double t3 = load_now_ms();
 		if (dump != NULL && fclose(dump) != 0)
-			il_die("%s: %s", dump_path, strerror(errno));
+			load_die("%s: %s", dump_path, strerror(errno));
 		if (st != 0) {
 			fprintf(stderr, "imap-load: unavailable: %s: server said \"%.200s\"\n", cmd, c.head);
 			il_close(&c);
 			return 3;
 		}
 		il_must(&c, "LOGOUT", NULL);
-		double t4 = il_now_ms();
+		double t4 = load_now_ms();
 		il_close(&c);
 		uint64_t count = strncmp(op, "search", 6) == 0 ? k.search : k.fetch;
 		printf("rep=%d login_ms=%.3f op_ms=%.3f total_ms=%.3f exists=%llu count=%llu bytes=%llu\n", r + 1,
@@ -453,7 +413,7 @@ static struct il_mem il_measure(const char *pidscmd)
 	struct il_mem m = {0};
 	FILE *p = popen(pidscmd, "r");
 	if (p == NULL)
-		il_die("%s: %s", pidscmd, strerror(errno));
+		load_die("%s: %s", pidscmd, strerror(errno));
 	char line[64];
 	while (fgets(line, sizeof line, p) != NULL) {
 		long pid = atol(line);
@@ -467,7 +427,7 @@ static struct il_mem il_measure(const char *pidscmd)
 		m.procs++;
 	}
 	if (pclose(p) != 0 || m.procs == 0)
-		il_die("%s found no server process", pidscmd);
+		load_die("%s found no server process", pidscmd);
 	return m;
 }
 
@@ -479,36 +439,36 @@ static void il_wait_tag(struct il_conn *c, const char *tag, const char *what)
 		int kind = il_response(c, NULL, NULL);
 		if (kind == 't' && strncmp(c->head, tag, tl) == 0 && c->head[tl] == ' ') {
 			if (strncmp(c->head + tl + 1, "OK", 2) != 0)
-				il_die("%s: server said \"%.200s\"", what, c->head);
+				load_die("%s: server said \"%.200s\"", what, c->head);
 			return;
 		}
 		if (kind != '*')
-			il_die("%s: unexpected \"%.200s\"", what, c->head);
+			load_die("%s: unexpected \"%.200s\"", what, c->head);
 	}
 }
 
 static int il_idle(int argc, char **argv)
 {
 	if (argc != 5 && argc != 6)
-		il_die("usage: idle PORT N USERFMT PASS PIDSCMD [BATCH]");
+		load_die("usage: idle PORT N USERFMT PASS PIDSCMD [BATCH]");
 	int port = atoi(argv[0]);
 	long n = atol(argv[1]);
 	const char *userfmt = argv[2], *pass = argv[3], *pidscmd = argv[4];
 	long batch = argc > 5 ? atol(argv[5]) : 64;
 	if (n < 1 || n > 200000 || batch < 1)
-		il_die("bad N or BATCH");
+		load_die("bad N or BATCH");
 	struct rlimit rl;
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < (rlim_t)n + 64) {
 		rl.rlim_cur = rl.rlim_max;
 		setrlimit(RLIMIT_NOFILE, &rl);
 		if (rl.rlim_cur < (rlim_t)n + 64)
-			il_die("need %ld file descriptors, ulimit -n allows %llu", n + 64, (unsigned long long)rl.rlim_cur);
+			load_die("need %ld file descriptors, ulimit -n allows %llu", n + 64, (unsigned long long)rl.rlim_cur);
 	}
 	struct il_conn *cs = calloc((size_t)n, sizeof *cs);
 	if (cs == NULL)
-		il_die("out of memory");
+		load_die("out of memory");
 	struct il_mem before = il_measure(pidscmd);
-	double t0 = il_now_ms();
+	double t0 = load_now_ms();
 	char cmd[1200], qu[520], qp[520], user[512];
 	il_quote(qp, sizeof qp, pass);
 	for (long b = 0; b < n; b += batch) {
@@ -536,13 +496,13 @@ static int il_idle(int argc, char **argv)
 			while ((kind = il_response(&cs[i], NULL, NULL)) == '*')
 				;
 			if (kind != '+')
-				il_die("IDLE: unexpected \"%.200s\"", cs[i].head);
+				load_die("IDLE: unexpected \"%.200s\"", cs[i].head);
 			/* The buffer is not needed while the connection idles. */
 			free(cs[i].buf);
 			cs[i].buf = NULL;
 		}
 	}
-	double open_ms = il_now_ms() - t0;
+	double open_ms = load_now_ms() - t0;
 	fprintf(stderr, "imap-load: %ld connections logged in, INBOX selected, idling, in %.0f ms\n", n, open_ms);
 	/* Let the server finish what the last connections started (and, with
 	 * IL_SETTLE, do what it does to connections that stay idle). */
@@ -663,7 +623,7 @@ static void il_ap(struct il_msg *m, const char *fmt, ...)
 	int n = vsnprintf(m->p + m->len, m->cap - m->len, fmt, ap);
 	va_end(ap);
 	if (n < 0 || (size_t)n >= m->cap - m->len)
-		il_die("generated message over %zu bytes", m->cap);
+		load_die("generated message over %zu bytes", m->cap);
 	m->len += (size_t)n;
 }
 
@@ -671,7 +631,7 @@ static void il_base64_chars(struct il_msg *m, size_t n)
 {
 	static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 	if (m->len + n + 1 > m->cap)
-		il_die("generated message over %zu bytes", m->cap);
+		load_die("generated message over %zu bytes", m->cap);
 	for (size_t i = 0; i < n; i++)
 		m->p[m->len++] = b64[il_rand() % 64];
 	m->p[m->len] = '\0';
@@ -752,7 +712,7 @@ static void il_qp_piece(struct il_msg *m, size_t *col, const char *piece, size_t
 		*col = 0;
 	}
 	if (m->len + len + 1 > m->cap)
-		il_die("generated message over %zu bytes", m->cap);
+		load_die("generated message over %zu bytes", m->cap);
 	memcpy(m->p + m->len, piece, len);
 	m->len += len;
 	*col += len;
@@ -917,7 +877,7 @@ static void il_gen_one(struct il_msg *m, long i, struct il_manifest *man)
 		size_t t1 = m->len;
 		char *copy = malloc(t1 - t0);
 		if (copy == NULL)
-			il_die("out of memory");
+			load_die("out of memory");
 		memcpy(copy, m->p + t0, t1 - t0);
 		il_ap(m, "\n------=_Part_%ld_%08x\nContent-Type: text/html; charset=utf-8\n"
 			 "Content-Transfer-Encoding: quoted-printable\n\n",
@@ -953,11 +913,11 @@ static void il_gen_one(struct il_msg *m, long i, struct il_manifest *man)
 static int il_gen(int argc, char **argv)
 {
 	if (argc != 3)
-		il_die("usage: gen DIR MAILDIR N");
+		load_die("usage: gen DIR MAILDIR N");
 	const char *dir = argv[0], *maildir = argv[1];
 	long n = atol(argv[2]);
 	if (n < 1 || n > 999999)
-		il_die("bad N (1..999999)");
+		load_die("bad N (1..999999)");
 	char path[4096], mpath[4096];
 	mkdir(maildir, 0755);
 	const char *subs[] = {"cur", "new", "tmp"};
@@ -978,14 +938,14 @@ static int il_gen(int argc, char **argv)
 		snprintf(path, sizeof path, "%s/%06ld", dir, i + 1);
 		int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 		if (fd < 0 || write(fd, m.p, m.len) != (ssize_t)m.len || close(fd) != 0)
-			il_die("write %s: %s", path, strerror(errno));
+			load_die("write %s: %s", path, strerror(errno));
 		/* Dovecot's maildir naming: S= file size, W= size with CRLF; the
 		 * names sort in delivery order, so Dovecot numbers the messages
 		 * in the same order as Roost. */
 		snprintf(mpath, sizeof mpath, "%s/cur/%ld.M%ldP1.bench,S=%zu,W=%zu:2,", maildir, 1700000000L + i, i + 1,
 			 m.len, m.len + nl);
 		if (link(path, mpath) < 0)
-			il_die("link %s: %s", mpath, strerror(errno));
+			load_die("link %s: %s", mpath, strerror(errno));
 		man.bytes += m.len;
 	}
 	printf("messages=%ld bytes=%llu subject_word=%s subject_hits=%ld body_word=%s body_hits=%ld plain=%ld "
@@ -998,12 +958,12 @@ static int il_gen(int argc, char **argv)
 int main(int argc, char **argv)
 {
 	if (argc < 2)
-		il_die("usage: imap-load gen|session|idle ...");
+		load_die("usage: imap-load gen|session|idle ...");
 	if (strcmp(argv[1], "gen") == 0)
 		return il_gen(argc - 2, argv + 2);
 	if (strcmp(argv[1], "session") == 0)
 		return il_session(argc - 2, argv + 2);
 	if (strcmp(argv[1], "idle") == 0)
 		return il_idle(argc - 2, argv + 2);
-	il_die("unknown command %s", argv[1]);
+	load_die("unknown command %s", argv[1]);
 }

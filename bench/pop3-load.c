@@ -45,6 +45,9 @@
 
 #include "store/store.h"
 
+#define LOAD_PROG "pop3-load"
+#include "load-common.h"
+
 #define PL_TIMEOUT_S 60
 #define PL_BUF (1024 * 1024)
 #define PL_MAX_LINE 8192 /* longest response line accepted */
@@ -56,53 +59,12 @@ struct pl_conn {
 	size_t start, end;
 };
 
-static void pl_die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
-static void pl_die(const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	fputs("pop3-load: ", stderr);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
-	va_end(ap);
-	exit(1);
-}
-
-static double pl_now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1000.0 + (double)ts.tv_nsec / 1e6;
-}
-
-static int pl_connect(int port, int rcvbuf_small)
-{
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		pl_die("socket: %s", strerror(errno));
-	int one = 1;
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-	struct timeval tv = {PL_TIMEOUT_S, 0};
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-	if (rcvbuf_small) {
-		/* Idle connections: keep the client's own kernel memory small. */
-		int sz = 4096;
-		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof sz);
-	}
-	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0)
-		pl_die("connect 127.0.0.1:%d: %s", port, strerror(errno));
-	return fd;
-}
-
 static void pl_conn_open(struct pl_conn *c, int port, size_t bufsize, int small)
 {
-	c->fd = pl_connect(port, small);
+	c->fd = load_connect(port, PL_TIMEOUT_S, small);
 	c->buf = malloc(bufsize);
 	if (c->buf == NULL)
-		pl_die("out of memory");
+		load_die("out of memory");
 	c->start = c->end = 0;
 }
 
@@ -117,15 +79,7 @@ static void pl_conn_close(struct pl_conn *c)
 
 static void pl_send(struct pl_conn *c, const char *data, size_t len)
 {
-	while (len > 0) {
-		ssize_t n = write(c->fd, data, len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			pl_die("write: %s", n < 0 ? strerror(errno) : "short write");
-		data += n;
-		len -= (size_t)n;
-	}
+	load_send_all(c->fd, data, len);
 }
 
 /* The next response line without its CRLF (NUL-terminated in place, valid
@@ -145,7 +99,7 @@ static char *pl_line(struct pl_conn *c, size_t bufsize, size_t *len_r)
 			return line;
 		}
 		if (c->end - c->start > PL_MAX_LINE)
-			pl_die("response line longer than %d bytes", PL_MAX_LINE);
+			load_die("response line longer than %d bytes", PL_MAX_LINE);
 		if (c->start > 0 && (c->end == bufsize || c->start > bufsize / 2)) {
 			memmove(c->buf, c->buf + c->start, c->end - c->start);
 			c->end -= c->start;
@@ -155,9 +109,9 @@ static char *pl_line(struct pl_conn *c, size_t bufsize, size_t *len_r)
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-			pl_die("no answer within %d s", PL_TIMEOUT_S);
+			load_die("no answer within %d s", PL_TIMEOUT_S);
 		if (n <= 0)
-			pl_die("connection closed by the server%s%s", n < 0 ? ": " : "", n < 0 ? strerror(errno) : "");
+			load_die("connection closed by the server%s%s", n < 0 ? ": " : "", n < 0 ? strerror(errno) : "");
 		c->end += (size_t)n;
 	}
 }
@@ -168,7 +122,7 @@ static char *pl_expect_ok(struct pl_conn *c, size_t bufsize, const char *what)
 	size_t len;
 	char *line = pl_line(c, bufsize, &len);
 	if (strncmp(line, "+OK", 3) != 0)
-		pl_die("%s: server said \"%.200s\"", what, line);
+		load_die("%s: server said \"%.200s\"", what, line);
 	return line;
 }
 
@@ -195,7 +149,7 @@ static void pl_command(struct pl_conn *c, size_t bufsize, const char *cmd, const
 	char line[1100];
 	int n = snprintf(line, sizeof line, "%s\r\n", cmd);
 	if (n < 0 || (size_t)n >= sizeof line)
-		pl_die("command too long");
+		load_die("command too long");
 	pl_send(c, line, (size_t)n);
 	pl_expect_ok(c, bufsize, what);
 }
@@ -219,7 +173,7 @@ static unsigned long pl_stat(struct pl_conn *c, uint64_t *size_r)
 	unsigned long n = 0;
 	unsigned long long size = 0;
 	if (sscanf(line, "+OK %lu %llu", &n, &size) != 2)
-		pl_die("STAT: unexpected \"%.200s\"", line);
+		load_die("STAT: unexpected \"%.200s\"", line);
 	if (size_r)
 		*size_r = size;
 	return n;
@@ -246,20 +200,20 @@ static void pl_retr_all(struct pl_conn *c, unsigned long n, int window, uint64_t
 static int pl_session(int argc, char **argv)
 {
 	if (argc < 5)
-		pl_die("usage: session PORT USER PASS OP REPS [WINDOW [MAX]]");
+		load_die("usage: session PORT USER PASS OP REPS [WINDOW [MAX]]");
 	int port = atoi(argv[0]);
 	const char *user = argv[1], *pass = argv[2], *op = argv[3];
 	int reps = atoi(argv[4]);
 	int window = argc > 5 ? atoi(argv[5]) : 1;
 	long max = argc > 6 ? atol(argv[6]) : 0;
 	if (window < 1 || window > PL_MAX_WINDOW || reps < 1 || reps > 1000)
-		pl_die("bad WINDOW or REPS");
+		load_die("bad WINDOW or REPS");
 	for (int r = 0; r < reps; r++) {
 		struct pl_conn c;
-		double t0 = pl_now_ms();
+		double t0 = load_now_ms();
 		pl_conn_open(&c, port, PL_BUF, 0);
 		pl_login(&c, PL_BUF, user, pass);
-		double t1 = pl_now_ms();
+		double t1 = load_now_ms();
 		uint64_t msgs = 0, bytes = 0;
 		if (strcmp(op, "stat") == 0) {
 			msgs = pl_stat(&c, &bytes);
@@ -273,11 +227,11 @@ static int pl_session(int argc, char **argv)
 				n = (unsigned long)max;
 			pl_retr_all(&c, n, window, &msgs, &bytes);
 		} else if (strcmp(op, "login") != 0) {
-			pl_die("unknown OP %s", op);
+			load_die("unknown OP %s", op);
 		}
-		double t2 = pl_now_ms();
+		double t2 = load_now_ms();
 		pl_command(&c, PL_BUF, "QUIT", "QUIT");
-		double t3 = pl_now_ms();
+		double t3 = load_now_ms();
 		pl_conn_close(&c);
 		printf("rep=%d login_ms=%.3f op_ms=%.3f total_ms=%.3f msgs=%llu bytes=%llu\n", r + 1, t1 - t0, t2 - t1,
 		       t3 - t0, (unsigned long long)msgs, (unsigned long long)bytes);
@@ -293,24 +247,24 @@ static int pl_session(int argc, char **argv)
 static int pl_idle(int argc, char **argv)
 {
 	if (argc != 3 && argc != 5)
-		pl_die("usage: idle PORT N CMD [USERFMT PASS]");
+		load_die("usage: idle PORT N CMD [USERFMT PASS]");
 	int port = atoi(argv[0]);
 	long n = atol(argv[1]);
 	const char *cmd = argv[2];
 	const char *userfmt = argc == 5 ? argv[3] : NULL, *pass = argc == 5 ? argv[4] : NULL;
 	if (n < 1 || n > 100000)
-		pl_die("bad N");
+		load_die("bad N");
 	struct rlimit rl;
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < (rlim_t)n + 64) {
 		rl.rlim_cur = rl.rlim_max;
 		setrlimit(RLIMIT_NOFILE, &rl);
 		if (rl.rlim_cur < (rlim_t)n + 64)
-			pl_die("need %ld file descriptors, ulimit -n allows %llu", n + 64, (unsigned long long)rl.rlim_cur);
+			load_die("need %ld file descriptors, ulimit -n allows %llu", n + 64, (unsigned long long)rl.rlim_cur);
 	}
 	struct pl_conn *cs = calloc((size_t)n, sizeof *cs);
 	if (cs == NULL)
-		pl_die("out of memory");
-	double t0 = pl_now_ms();
+		load_die("out of memory");
+	double t0 = load_now_ms();
 	for (long i = 0; i < n; i++) {
 		pl_conn_open(&cs[i], port, PL_IDLE_BUF, 1);
 		if (userfmt != NULL) {
@@ -325,13 +279,13 @@ static int pl_idle(int argc, char **argv)
 		cs[i].buf = NULL;
 	}
 	fprintf(stderr, "pop3-load: %ld connections open%s in %.0f ms\n", n, userfmt ? " and logged in" : "",
-	        pl_now_ms() - t0);
+	        load_now_ms() - t0);
 	int rc = system(cmd);
 	for (long i = 0; i < n; i++)
 		pl_conn_close(&cs[i]);
 	free(cs);
 	if (rc != 0)
-		pl_die("command failed: %s", cmd);
+		load_die("command failed: %s", cmd);
 	return 0;
 }
 
@@ -358,11 +312,11 @@ static const char *const pl_words[] = {
 static int pl_gen(int argc, char **argv)
 {
 	if (argc != 3)
-		pl_die("usage: gen DIR MAILDIR N");
+		load_die("usage: gen DIR MAILDIR N");
 	const char *dir = argv[0], *maildir = argv[1];
 	long n = atol(argv[2]);
 	if (n < 1 || n > 1000000)
-		pl_die("bad N");
+		load_die("bad N");
 	char path[4096], mpath[4096];
 	snprintf(path, sizeof path, "%s/cur", maildir);
 	mkdir(maildir, 0755);
@@ -420,14 +374,14 @@ static int pl_gen(int argc, char **argv)
 		snprintf(path, sizeof path, "%s/%05ld", dir, i + 1);
 		int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 		if (fd < 0 || write(fd, msg, l) != (ssize_t)l || close(fd) != 0)
-			pl_die("write %s: %s", path, strerror(errno));
+			load_die("write %s: %s", path, strerror(errno));
 		/* Dovecot's maildir naming: S= file size, W= size with CRLF. The
 		 * names sort in delivery order, and Dovecot numbers the messages
 		 * in that order, as Roost does (checked: message 1 is 00001). */
 		snprintf(mpath, sizeof mpath, "%s/cur/%ld.M%ldP1.bench,S=%zu,W=%zu:2,", maildir, (long)when, i + 1, l,
 		         l + nl);
 		if (link(path, mpath) < 0)
-			pl_die("link %s: %s", mpath, strerror(errno));
+			load_die("link %s: %s", mpath, strerror(errno));
 	}
 	return 0;
 }
@@ -479,26 +433,26 @@ static void *pl_fill_thread(void *arg)
 static int pl_fill_main(int argc, char **argv)
 {
 	if (argc != 5)
-		pl_die("usage: fill DATA USER DIR N THREADS");
+		load_die("usage: fill DATA USER DIR N THREADS");
 	struct pl_fill f = {.dir = argv[2], .n = atol(argv[3]), .lock = PTHREAD_MUTEX_INITIALIZER};
 	int threads = atoi(argv[4]);
 	if (f.n < 1 || threads < 1 || threads > 256)
-		pl_die("bad N or THREADS");
+		load_die("bad N or THREADS");
 	const char *err = NULL;
 	if (store_open_sqlite(argv[0], true, &f.st, &err) != STORE_OK)
-		pl_die("fill: opening the store in %s: %s", argv[0], err ? err : "?");
+		load_die("fill: opening the store in %s: %s", argv[0], err ? err : "?");
 	struct store_account acct = {0};
 	struct store_mailbox box = {0};
 	if (store_account_find(f.st, argv[1], &acct) != STORE_OK)
-		pl_die("fill: no account %s", argv[1]);
+		load_die("fill: no account %s", argv[1]);
 	if (store_mailbox_find(f.st, acct.id, "INBOX", &box) != STORE_OK)
-		pl_die("fill: %s has no INBOX", argv[1]);
+		load_die("fill: %s has no INBOX", argv[1]);
 	f.account_id = acct.id;
 	f.mailbox_id = box.id;
 	pthread_t tids[256];
 	for (int t = 0; t < threads; t++)
 		if (pthread_create(&tids[t], NULL, pl_fill_thread, &f) != 0)
-			pl_die("pthread_create failed");
+			load_die("pthread_create failed");
 	for (int t = 0; t < threads; t++)
 		pthread_join(tids[t], NULL);
 	store_mailbox_clear(&box);
@@ -510,7 +464,7 @@ static int pl_fill_main(int argc, char **argv)
 int main(int argc, char **argv)
 {
 	if (argc < 2)
-		pl_die("usage: pop3-load gen|session|fill|idle ...");
+		load_die("usage: pop3-load gen|session|fill|idle ...");
 	if (strcmp(argv[1], "gen") == 0)
 		return pl_gen(argc - 2, argv + 2);
 	if (strcmp(argv[1], "session") == 0)
@@ -519,5 +473,5 @@ int main(int argc, char **argv)
 		return pl_fill_main(argc - 2, argv + 2);
 	if (strcmp(argv[1], "idle") == 0)
 		return pl_idle(argc - 2, argv + 2);
-	pl_die("unknown command %s", argv[1]);
+	load_die("unknown command %s", argv[1]);
 }
