@@ -174,32 +174,37 @@ bool local_may_send_as(struct server *srv, int64_t account_id, const char *addr)
 	return ok;
 }
 
-enum local_quota local_quota_check(struct server *srv, int64_t account_id, uint64_t extra)
+enum local_quota local_quota_check(struct server *srv, struct local_target *t, uint64_t extra)
 {
-	int64_t limit = config_int(srv->cfg, "quota.bytes");
-	char *v = NULL;
-	int rc = store_setting_get(srv->store, account_id, "quota.bytes", &v);
-	if (rc == STORE_OK) {
-		const char *why;
-		if (config_check("quota.bytes", v, &why) == 0)
-			limit = strtoll(v, NULL, 10);
-		else
-			log_warn("event=bad_setting account=%" PRId64 " key=quota.bytes error=\"%s\"", account_id, why);
-		free(v);
-	} else if (rc != STORE_NOTFOUND) {
-		return QUOTA_TEMPFAIL;
+	if (!t->quota_known) {
+		int64_t limit = config_int(srv->cfg, "quota.bytes");
+		char *v = NULL;
+		int rc = store_setting_get(srv->store, t->account_id, "quota.bytes", &v);
+		if (rc == STORE_OK) {
+			const char *why;
+			if (config_check("quota.bytes", v, &why) == 0)
+				limit = strtoll(v, NULL, 10);
+			else
+				log_warn("event=bad_setting account=%" PRId64 " key=quota.bytes error=\"%s\"", t->account_id,
+					 why);
+			free(v);
+		} else if (rc != STORE_NOTFOUND) {
+			return QUOTA_TEMPFAIL;
+		}
+		t->quota = limit > 0 ? (uint64_t)limit : 0;
+		t->quota_known = true;
 	}
-	if (limit <= 0)
+	if (t->quota == 0)
 		return QUOTA_OK;
 	struct store_mailbox *mb;
 	size_t n;
-	if (store_mailbox_list(srv->store, account_id, &mb, &n) != STORE_OK)
+	if (store_mailbox_list(srv->store, t->account_id, &mb, &n) != STORE_OK)
 		return QUOTA_TEMPFAIL;
 	uint64_t used = 0;
 	for (size_t i = 0; i < n; i++)
 		used += mb[i].bytes;
 	store_mailboxes_free(mb, n);
-	return used + extra > (uint64_t)limit ? QUOTA_OVER : QUOTA_OK;
+	return used + extra > t->quota ? QUOTA_OVER : QUOTA_OK;
 }
 
 int local_deliver(struct server *srv, const char *data, size_t len, const struct local_target *t, size_t n)

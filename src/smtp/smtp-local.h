@@ -25,6 +25,8 @@ struct local_target {
 	int64_t mailbox_id; /* INBOX, or the +tag folder */
 	char *account;      /* the account's login name */
 	uint32_t flags;     /* initial flags (enum store_flag), 0 for new mail */
+	bool quota_known;   /* quota below has been looked up (local_quota_check) */
+	uint64_t quota;     /* the account's quota.bytes, 0 for none */
 };
 
 enum local_result {
@@ -51,10 +53,12 @@ bool local_domain(struct server *srv, const char *domain);
 bool local_may_send_as(struct server *srv, int64_t account_id, const char *addr);
 
 /* Quota (quota.bytes, per account or from the configuration): whether the
- * account's mail plus `extra` octets stays within it. QUOTA_TEMPFAIL when
+ * target account's mail plus `extra` octets stays within it. The limit is
+ * looked up once per target and kept in it, so checking again after the
+ * message costs nothing for accounts without a quota. QUOTA_TEMPFAIL when
  * the store failed. */
 enum local_quota { QUOTA_OK, QUOTA_OVER, QUOTA_TEMPFAIL };
-enum local_quota local_quota_check(struct server *srv, int64_t account_id, uint64_t extra);
+enum local_quota local_quota_check(struct server *srv, struct local_target *t, uint64_t extra);
 
 /* Store a message for local targets, once for all of them (duplicates of one
  * mailbox collapse), durable before it returns; STORE_* codes. */

@@ -55,6 +55,8 @@ struct smtp_session {
 	enum smtp_mode mode;
 	struct conn *c;
 	char *sid;
+	uint64_t max_size;       /* smtp.max_message_size */
+	int64_t data_timeout_ms; /* smtp.data_timeout */
 	unsigned errors;    /* refused commands so far */
 	unsigned junk;      /* NOOP/RSET/VRFY/HELP/HELO since the last message */
 	char *helo;         /* NULL until HELO/EHLO/LHLO */
@@ -88,7 +90,7 @@ struct smtp_session {
 	size_t msg_header;  /* bytes of msg before the client's message */
 	uint64_t octets;    /* the client's message octets so far */
 	bool too_big;
-	bool too_slow;      /* the message took longer than smtp.data_timeout */
+	bool too_slow;      /* the message took longer than data_timeout_ms */
 	int64_t started_ms; /* when the message text started (monotonic) */
 	struct buf scratch; /* unstuffed text of a message being discarded */
 };
@@ -96,11 +98,6 @@ struct smtp_session {
 static const char *mode_name(enum smtp_mode m)
 {
 	return m == MODE_LMTP ? "lmtp" : m == MODE_SUBMISSION ? "submission" : "smtp";
-}
-
-static uint64_t max_size(const struct smtp_session *s)
-{
-	return (uint64_t)config_int(conn_server(s->c)->cfg, "smtp.max_message_size");
 }
 
 /* ---- The transaction ---- */
@@ -240,7 +237,7 @@ static enum run_result cmd_hello(struct smtp_session *s, const struct smtp_cmd *
 	struct buf *out = conn_outbuf(s->c);
 	buf_printf(out, "250-%s\r\n", srv->hostname);
 	buf_appends(out, "250-PIPELINING\r\n");
-	buf_printf(out, "250-SIZE %" PRIu64 "\r\n", max_size(s));
+	buf_printf(out, "250-SIZE %" PRIu64 "\r\n", s->max_size);
 	buf_appends(out, "250-8BITMIME\r\n250-ENHANCEDSTATUSCODES\r\n250-SMTPUTF8\r\n250-CHUNKING\r\n250-BINARYMIME\r\n"
 			 "250-DSN\r\n");
 	if (conn_can_starttls(s->c))
@@ -420,8 +417,8 @@ static enum run_result cmd_mail(struct smtp_session *s, const struct smtp_cmd *c
 		return refuse(s, "%s", smtp_err_reply(e));
 	if (!s->ehlo && m.params_seen != 0)
 		return refuse(s, "555 5.5.4 Parameters need EHLO");
-	if ((m.params_seen & SMTP_P_SIZE) && m.size > max_size(s))
-		return refuse(s, "552 5.3.4 Message size exceeds fixed maximum message size (%" PRIu64 ")", max_size(s));
+	if ((m.params_seen & SMTP_P_SIZE) && m.size > s->max_size)
+		return refuse(s, "552 5.3.4 Message size exceeds fixed maximum message size (%" PRIu64 ")", s->max_size);
 	char *sender = m.from.null ? xstrdup("") : xstrndup(m.from.addr, m.from.addr_len);
 	if (s->mode == MODE_SUBMISSION && !local_may_send_as(conn_server(s->c), s->account_id, sender)) {
 		char *safe = log_safe_dup(sender, strlen(sender));
@@ -448,7 +445,7 @@ static enum local_quota quota_filter(struct server *srv, struct local_target *t,
 {
 	size_t kept = 0;
 	for (size_t i = 0; i < *nt; i++) {
-		enum local_quota q = local_quota_check(srv, t[i].account_id, extra);
+		enum local_quota q = local_quota_check(srv, &t[i], extra);
 		if (q == QUOTA_TEMPFAIL)
 			return q;
 		if (q == QUOTA_OVER) {
@@ -868,7 +865,7 @@ static bool bdat_take(struct smtp_session *s, const char *in, size_t len, size_t
 	size_t k = smtp_bdat_take(&s->bdat, len);
 	if (s->bdat_store && !s->too_big) {
 		s->octets += k;
-		if (s->octets > max_size(s)) {
+		if (s->octets > s->max_size) {
 			s->too_big = true;
 			buf_free(&s->msg);
 		} else {
@@ -908,8 +905,7 @@ static bool bdat_start(struct smtp_session *s, const char *line, size_t n)
  * whole message must still arrive within smtp.data_timeout. */
 static bool data_too_slow(struct smtp_session *s)
 {
-	int64_t limit = config_int(conn_server(s->c)->cfg, "smtp.data_timeout");
-	return time_mono_ms() - s->started_ms > limit * 1000;
+	return time_mono_ms() - s->started_ms > s->data_timeout_ms;
 }
 
 static ssize_t smtp_frame_cb(void *session, const char *in, size_t len, size_t *taken_r)
@@ -943,7 +939,7 @@ static ssize_t smtp_frame_cb(void *session, const char *in, size_t len, size_t *
 	s->octets = s->data.octets;
 	if (s->too_big) {
 		buf_free(&s->scratch);
-	} else if (s->octets > max_size(s)) {
+	} else if (s->octets > s->max_size) {
 		s->too_big = true;
 		buf_free(&s->msg);
 	}
@@ -960,6 +956,10 @@ static struct smtp_session *session_new(struct conn *c, enum smtp_mode mode)
 	struct smtp_session *s = xcalloc(1, sizeof *s);
 	s->mode = mode;
 	s->c = c;
+	/* Read once: frame() checks them for every piece of message text. */
+	const struct config *cfg = conn_server(c)->cfg;
+	s->max_size = (uint64_t)config_int(cfg, "smtp.max_message_size");
+	s->data_timeout_ms = config_int(cfg, "smtp.data_timeout") * 1000;
 	smtp_data_init(&s->data);
 	return s;
 }
