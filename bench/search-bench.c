@@ -134,8 +134,7 @@ static void *sb_fill_main(void *arg)
 
 struct sb_run {
 	const struct search_query *q;
-	const uint32_t *uids;
-	size_t n;
+	const struct imap_uids *uids;
 	size_t rows, hits;
 };
 
@@ -144,15 +143,8 @@ static int sb_row(void *ctx, const struct store_scan_row *row)
 	struct sb_run *r = ctx;
 	r->rows++;
 	/* The session's view lookup. */
-	size_t lo = 0, hi = r->n;
-	while (lo < hi) {
-		size_t mid = (lo + hi) / 2;
-		if (r->uids[mid] < row->entry.uid)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	if (lo == r->n || r->uids[lo] != row->entry.uid)
+	size_t i = imap_uids_lower_bound(r->uids, row->entry.uid);
+	if (i == r->uids->n || imap_uids_at(r->uids, i) != row->entry.uid)
 		return 0;
 	struct search_msg m = {.e = &row->entry,
 			       .sent_date = row->sent_date,
@@ -175,7 +167,7 @@ static double sb_cpu_ms(void)
 	       (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e3;
 }
 
-static double sb_search(struct store *st, int64_t account, int64_t inbox, const uint32_t *uids, size_t n,
+static double sb_search(struct store *st, int64_t account, int64_t inbox, const struct imap_uids *uids,
 			const char *text, size_t *hits_r, size_t *rows_r, double *cpu_r)
 {
 	struct imap_parser *p = imap_parser_new();
@@ -190,11 +182,11 @@ static double sb_search(struct store *st, int64_t account, int64_t inbox, const 
 	const char *err;
 	if (imap_search_parse(cmd->args + 1, cmd->n_args - 1, &q, &err) != SEARCH_PARSE_OK)
 		die("search %s: %s", text, err);
-	struct search_env env = {.uids = uids, .n = n};
+	struct search_env env = {.uids = uids};
 	uint32_t lo, hi;
 	if (imap_search_compile(&q, &env, &lo, &hi, &err) < 0)
 		die("search %s: %s", text, err);
-	struct sb_run r = {.q = &q, .uids = uids, .n = n};
+	struct sb_run r = {.q = &q, .uids = uids};
 	struct store_scan scan = {.uid_lo = lo, .uid_hi = hi, .want = q.want, .filter = q.filter};
 	if (store_search_scan(st, account, inbox, &scan, sb_row, &r) != STORE_OK)
 		die("scan: %s", store_last_error());
@@ -214,7 +206,7 @@ static const char *const sb_queries[] = {
 	"1:* SEEN",
 };
 
-static void sb_searches(struct store *st, int64_t account, int64_t inbox, const uint32_t *uids, size_t n, int reps,
+static void sb_searches(struct store *st, int64_t account, int64_t inbox, const struct imap_uids *uids, int reps,
 			const char *label)
 {
 	printf("%s:\n", label);
@@ -223,7 +215,7 @@ static void sb_searches(struct store *st, int64_t account, int64_t inbox, const 
 		size_t hits = 0, rows = 0;
 		for (int k = 0; k < reps; k++) {
 			double cpu;
-			double ms = sb_search(st, account, inbox, uids, n, sb_queries[i], &hits, &rows, &cpu);
+			double ms = sb_search(st, account, inbox, uids, sb_queries[i], &hits, &rows, &cpu);
 			if (ms < best)
 				best = ms;
 			if (cpu < best_cpu)
@@ -320,15 +312,15 @@ int main(int argc, char **argv)
 	size_t n;
 	if (store_entries(st, account, inbox, 0, &e, &n) != STORE_OK)
 		die("entries: %s", store_last_error());
-	uint32_t *uids = xmalloc((n + 1) * sizeof *uids);
+	struct imap_uids uids = {0};
 	for (size_t i = 0; i < n; i++)
-		uids[i] = e[i].uid;
+		imap_uids_append(&uids, e[i].uid);
 	free(e);
 	printf("mailbox: %zu messages; search text %.1f MB; %lld waiting for the indexer\n", n,
 	       (double)sb_sql_int(dir, "SELECT sum(length(headers) + length(body)) FROM message_text") / 1e6,
 	       (long long)sb_sql_int(dir, "SELECT count(*) FROM search_queue WHERE big = 0"));
 
-	sb_searches(st, account, inbox, uids, n, reps, "searches before indexing (what is not indexed is scanned)");
+	sb_searches(st, account, inbox, &uids, reps, "searches before indexing (what is not indexed is scanned)");
 
 	int64_t t0 = time_mono_ms();
 	double c0 = sb_cpu_ms();
@@ -344,8 +336,8 @@ int main(int argc, char **argv)
 	       (double)(sb_sql_int(dir, "PRAGMA page_count") * page) / 1e6,
 	       (double)(sb_sql_int(dir, "SELECT count(*) FROM dbstat WHERE name LIKE 'search_%'") * page) / 1e6);
 
-	sb_searches(st, account, inbox, uids, n, reps, "searches with the index");
-	free(uids);
+	sb_searches(st, account, inbox, &uids, reps, "searches with the index");
+	imap_uids_free(&uids);
 	store_close(st);
 	if (tmp != NULL) {
 		nftw(tmp, sb_rm, 16, FTW_DEPTH | FTW_PHYS);
