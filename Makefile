@@ -65,7 +65,9 @@ run:
 unit: $(UNIT_BINS)
 	@scripts/run-unit.sh $(UNIT_BINS)
 
-integration: build/asan/roost build/bench/store-bench
+# Every benchmark program is built too, so that a change that breaks one is
+# caught here rather than at the next `make bench`.
+integration: build/asan/roost $(BENCH_BINS)
 	@scripts/run-integration.sh
 
 # The integration tests run last so that pytest's summary is the closing line.
