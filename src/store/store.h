@@ -268,6 +268,7 @@ struct store_ops {
 	int (*entries)(struct store *st, int64_t account_id, int64_t mailbox_id, int64_t since, struct store_entry **r, size_t *n_r);
 	int (*entries_range)(struct store *st, int64_t account_id, int64_t mailbox_id, uint32_t uid_lo, uint32_t uid_hi, struct store_entry **r, size_t *n_r);
 	int (*message_read)(struct store *st, int64_t account_id, int64_t message_id, uint64_t offset, void *buf, size_t len, size_t *n_r);
+	int (*kept_entries)(struct store *st, int64_t account_id, int64_t mailbox_id, uint32_t uid_lo, uint32_t uid_hi, struct store_entry **r, size_t *n_r);
 	int (*expunge)(struct store *st, int64_t account_id, int64_t mailbox_id, const uint32_t *uids, size_t n);
 	int (*move)(struct store *st, int64_t account_id, int64_t from_mailbox_id, int64_t to_mailbox_id, const uint32_t *uids, size_t n, struct store_uidmap *map_r);
 	int (*copy)(struct store *st, int64_t account_id, int64_t from_mailbox_id, int64_t to_mailbox_id, const uint32_t *uids, size_t n, struct store_uidmap *map_r);
@@ -408,7 +409,8 @@ static inline int store_entries_range(struct store *st, int64_t account_id, int6
 static inline int store_message_read(struct store *st, int64_t account_id, int64_t message_id, uint64_t offset, void *buf, size_t len, size_t *n_r)
 { return st->ops->message_read(st, account_id, message_id, offset, buf, len, n_r); }
 /* Remove the given UIDs atomically (UIDs not present are ignored), leaving
- * tombstones with a new modseq; content no entry refers to any more is freed. */
+ * tombstones with a new modseq; content no entry refers to any more is freed
+ * once no pin needs it (store_pin). */
 static inline int store_expunge(struct store *st, int64_t account_id, int64_t mailbox_id, const uint32_t *uids, size_t n)
 { return st->ops->expunge(st, account_id, mailbox_id, uids, n); }
 /* Move the given UIDs to another mailbox of the same account atomically (new
@@ -463,6 +465,39 @@ struct store_snapshot {
 int store_snapshot_get(struct store *st, int64_t account_id, int64_t mailbox_id, uint64_t modseq,
 		       struct store_snapshot **r);
 void store_snapshot_put(struct store_snapshot *s);
+
+/* A pin (store-pin.c): a session that numbers a mailbox's messages for a
+ * client holds one at the modseq up to which it has told the client every
+ * expunge. While a pin on a mailbox is below an expunge's modseq, the
+ * expunged entries stay readable for it: store_kept_entries() gives their
+ * entries and store_message_read/store_message_info their content, as if
+ * they were still there (RFC 2180 4.1). Backends free them once every pin
+ * has passed (store_pins_horizon). Pins live in this process's memory; the
+ * struct belongs to the caller (embed it), one thread at a time.
+ * store_pin_add registers p for an account with modseq 0 (keep everything),
+ * before the caller reads the mailbox, so that nothing it is about to see
+ * can be freed in between; mailbox_id 0 pins every mailbox of the account
+ * (while the caller does not know yet which one). store_pin_set says which
+ * mailbox and up to where the client knows (UINT64_MAX while the caller's
+ * own expunge runs, which it reports itself right after);
+ * store_pin_remove when done (harmless on a pin never added). */
+struct store_pin {
+	struct store *st;
+	int64_t account_id, mailbox_id;
+	uint64_t modseq;
+	bool active;
+	struct store_pin *prev, *next;
+};
+void store_pin_add(struct store *st, struct store_pin *p, int64_t account_id, int64_t mailbox_id);
+void store_pin_set(struct store_pin *p, int64_t mailbox_id, uint64_t modseq);
+void store_pin_remove(struct store_pin *p);
+/* For backends: the lowest pin on a mailbox, UINT64_MAX when none. */
+uint64_t store_pins_horizon(struct store *st, int64_t account_id, int64_t mailbox_id);
+/* Entries expunged from a mailbox whose content is still kept for a pin,
+ * with uid_lo <= UID <= uid_hi, in UID order (free()); flags as they were
+ * when the entry was expunged. */
+static inline int store_kept_entries(struct store *st, int64_t account_id, int64_t mailbox_id, uint32_t uid_lo, uint32_t uid_hi, struct store_entry **r, size_t *n_r)
+{ return st->ops->kept_entries(st, account_id, mailbox_id, uid_lo, uid_hi, r, n_r); }
 
 /* The calling thread is about to sleep: let go of what it keeps between
  * calls (the snapshot message_read streams from), so that nothing idle holds

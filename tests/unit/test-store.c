@@ -884,6 +884,158 @@ TEST(expunge)
 	free(dir);
 }
 
+/* Wait (at most 5 s) until a count reaches want: the writer frees kept
+ * entries in the background. */
+static int64_t test_sql_wait(const char *dir, const char *sql, int64_t want)
+{
+	int64_t v = test_sql_int(dir, sql);
+	for (int i = 0; i < 250 && v != want; i++) {
+		struct timespec ts = {0, 20 * 1000 * 1000};
+		nanosleep(&ts, NULL);
+		v = test_sql_int(dir, sql);
+	}
+	return v;
+}
+
+TEST(pins_keep_expunged_until_told)
+{
+	char *dir = test_tmpdir();
+	struct store *st = test_open(dir, true);
+	int64_t acct = test_account(st, "pia");
+	int64_t inbox = test_mailbox_id(st, acct, "INBOX");
+	uint32_t ua = test_deliver1(st, acct, inbox, "first\n");
+	uint32_t ub = test_deliver1(st, acct, inbox, "second\n");
+	uint32_t flag[] = {ua};
+	struct store_flag_change fc = {.mode = STORE_FLAGS_ADD, .flags = STORE_FLAG_FLAGGED};
+	struct store_flag_result fr = {0};
+	CHECK_EQ_INT(store_flags_update(st, acct, inbox, flag, 1, &fc, &fr), STORE_OK);
+	store_flag_result_clear(&fr);
+	struct store_entry *e;
+	size_t n;
+	CHECK_EQ_INT(store_entries(st, acct, inbox, 0, &e, &n), STORE_OK);
+	CHECK_EQ_INT(n, 2);
+	int64_t mida = e[0].message_id;
+	free(e);
+	struct store_mailbox m;
+	CHECK_EQ_INT(store_mailbox_find(st, acct, "INBOX", &m), STORE_OK);
+	uint64_t seen_modseq = m.highestmodseq;
+	store_mailbox_clear(&m);
+
+	/* Session 1 shows INBOX as of seen_modseq; session 2 is about to
+	 * select something (every mailbox pinned at 0). */
+	struct store_pin p1 = {0}, p2 = {0};
+	store_pin_add(st, &p1, acct, 0);
+	store_pin_set(&p1, inbox, seen_modseq);
+	CHECK_EQ_INT(store_pins_horizon(st, acct, inbox), seen_modseq);
+	store_pin_add(st, &p2, acct, 0);
+	CHECK_EQ_INT(store_pins_horizon(st, acct, inbox), 0);
+	store_pin_remove(&p2);
+	store_pin_remove(&p2); /* twice is harmless */
+	CHECK_EQ_INT(store_pins_horizon(st, acct + 1, inbox), UINT64_MAX);
+
+	CHECK_EQ_INT(store_expunge(st, acct, inbox, &ua, 1), STORE_OK);
+	/* Gone from the mailbox, still there for the session. */
+	CHECK_EQ_INT(store_entries(st, acct, inbox, 0, &e, &n), STORE_OK);
+	CHECK_EQ_INT(n, 1);
+	CHECK_EQ_INT(e[0].uid, ub);
+	free(e);
+	CHECK_EQ_INT(store_kept_entries(st, acct, inbox, 1, 100, &e, &n), STORE_OK);
+	CHECK_EQ_INT(n, 1);
+	if (n == 1) {
+		CHECK_EQ_INT(e[0].uid, ua);
+		CHECK_EQ_INT(e[0].message_id, mida);
+		CHECK_EQ_INT(e[0].size, 7);
+		CHECK(e[0].flags & STORE_FLAG_FLAGGED);
+	}
+	free(e);
+	size_t len = 0;
+	char *text = test_read_all(st, acct, mida, &len);
+	CHECK(text != NULL && len == 7 && memcmp(text, "first\r\n", 7) == 0);
+	free(text);
+	struct mime_info info;
+	CHECK_EQ_INT(store_message_info(st, acct, mida, false, &info), STORE_OK);
+	CHECK(info.envelope != NULL);
+	mime_info_clear(&info);
+	/* Another account never reads it. */
+	int64_t other = test_account(st, "quinn");
+	char b[8];
+	size_t got;
+	CHECK_EQ_INT(store_message_read(st, other, mida, 0, b, sizeof b, &got), STORE_NOTFOUND);
+	/* Still kept a while later: the pin has not moved. */
+	struct timespec pause = {0, 400 * 1000 * 1000};
+	nanosleep(&pause, NULL);
+	CHECK_EQ_INT(test_sql_int(dir, "SELECT count(*) FROM messages"), 2);
+
+	/* The session has told its client: the writer frees it by itself. */
+	CHECK_EQ_INT(store_mailbox_find(st, acct, "INBOX", &m), STORE_OK);
+	store_pin_set(&p1, inbox, m.highestmodseq);
+	store_mailbox_clear(&m);
+	CHECK_EQ_INT(test_sql_wait(dir, "SELECT count(*) FROM messages", 1), 1);
+	CHECK_EQ_INT(test_sql_int(dir, "SELECT count(*) FROM expunged"), 0);
+	CHECK_EQ_INT(store_kept_entries(st, acct, inbox, 1, 100, &e, &n), STORE_OK);
+	CHECK_EQ_INT(n, 0);
+	free(e);
+	store_release_thread(st);
+	CHECK_EQ_INT(store_message_read(st, acct, mida, 0, b, sizeof b, &got), STORE_NOTFOUND);
+
+	/* An expunge no pin needs frees at once; the caller's own lifted pin
+	 * does not hold it either. */
+	store_pin_set(&p1, inbox, UINT64_MAX);
+	CHECK_EQ_INT(store_expunge(st, acct, inbox, &ub, 1), STORE_OK);
+	CHECK_EQ_INT(test_sql_int(dir, "SELECT count(*) FROM messages"), 0);
+	CHECK_EQ_INT(test_sql_int(dir, "SELECT count(*) FROM expunged"), 0);
+	store_pin_remove(&p1);
+	store_close(st);
+	test_rmrf(dir);
+	free(dir);
+}
+
+TEST(kept_entries_outlive_a_restart_only_until_the_server_starts)
+{
+	char *dir = test_tmpdir();
+	struct store *st = test_open(dir, true);
+	int64_t acct = test_account(st, "rae");
+	int64_t inbox = test_mailbox_id(st, acct, "INBOX");
+	int64_t archive = test_mailbox_id(st, acct, "Archive");
+	uint32_t u = test_deliver1(st, acct, inbox, "kept\n");
+	uint32_t v = test_deliver1(st, acct, archive, "other\n");
+	struct store_pin p = {0};
+	store_pin_add(st, &p, acct, 0);
+	CHECK_EQ_INT(store_expunge(st, acct, inbox, &u, 1), STORE_OK);
+	/* A move leaves a kept entry in the source; the content stays with
+	 * the destination's entry whatever happens to it. */
+	CHECK_EQ_INT(store_move(st, acct, archive, inbox, &v, 1, NULL), STORE_OK);
+	CHECK_EQ_INT(test_sql_int(dir, "SELECT count(*) FROM expunged"), 2);
+	CHECK_EQ_INT(test_sql_int(dir, "SELECT count(*) FROM messages"), 2);
+	/* The process ends with the pin still held (as if it died). */
+	store_pin_remove(&p);
+	store_close(st);
+
+	/* A CLI process does not touch them ... */
+	st = test_open(dir, true);
+	struct timespec pause = {0, 400 * 1000 * 1000};
+	nanosleep(&pause, NULL);
+	CHECK_EQ_INT(test_sql_int(dir, "SELECT count(*) FROM expunged"), 2);
+	/* ... the next server frees them. */
+	const char *err = NULL;
+	CHECK_EQ_INT(store_listen_external(st, &err), STORE_OK);
+	CHECK_EQ_INT(test_sql_wait(dir, "SELECT count(*) FROM expunged", 0), 0);
+	CHECK_EQ_INT(test_sql_int(dir, "SELECT count(*) FROM messages"), 1);
+
+	/* Deleting a mailbox takes its kept entries and their content along. */
+	uint32_t w = test_deliver1(st, acct, archive, "doomed\n");
+	store_pin_add(st, &p, acct, 0);
+	CHECK_EQ_INT(store_expunge(st, acct, archive, &w, 1), STORE_OK);
+	CHECK_EQ_INT(test_sql_int(dir, "SELECT count(*) FROM expunged"), 1);
+	CHECK_EQ_INT(store_mailbox_delete(st, acct, "Archive"), STORE_OK);
+	CHECK_EQ_INT(test_sql_int(dir, "SELECT count(*) FROM expunged"), 0);
+	CHECK_EQ_INT(test_sql_int(dir, "SELECT count(*) FROM messages"), 1);
+	store_pin_remove(&p);
+	store_close(st);
+	test_rmrf(dir);
+	free(dir);
+}
+
 TEST(move)
 {
 	char *dir = test_tmpdir();

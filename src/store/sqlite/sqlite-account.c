@@ -146,9 +146,12 @@ static int sqlite_account_delete_job(struct sqlite_store *st, struct sqlite_conn
 	if (rc != SQLITE_DONE)
 		return sqlite_fail(w, "list mailboxes");
 	static const char *const deletes[] = {
-		"DELETE FROM messages WHERE id IN (SELECT message_id FROM entries WHERE account_id = ?1)"
-		" AND NOT EXISTS (SELECT 1 FROM entries e WHERE e.message_id = messages.id AND e.account_id <> ?1)",
+		"DELETE FROM messages WHERE id IN (SELECT message_id FROM entries WHERE account_id = ?1"
+		" UNION SELECT message_id FROM expunged WHERE account_id = ?1)"
+		" AND NOT EXISTS (SELECT 1 FROM entries e WHERE e.message_id = messages.id AND e.account_id <> ?1)"
+		" AND NOT EXISTS (SELECT 1 FROM expunged x WHERE x.message_id = messages.id AND x.account_id <> ?1)",
 		"DELETE FROM entries WHERE account_id = ?1",
+		"DELETE FROM expunged WHERE account_id = ?1",
 		"DELETE FROM tombstones WHERE account_id = ?1",
 		"DELETE FROM mailboxes WHERE account_id = ?1",
 		"DELETE FROM mailbox_keywords WHERE account_id = ?1",

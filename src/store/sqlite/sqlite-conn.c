@@ -235,6 +235,24 @@ static const char *const sqlite_migrations[] = {
 	");"
 	"CREATE INDEX queue_rcpts_queue ON queue_rcpts (queue_id);"
 	"CREATE INDEX queue_rcpts_due ON queue_rcpts (state, next_attempt);",
+	/* 9: entries expunged while a session of the server still shows them
+	 * to its client (store_pin): kept with their content until every such
+	 * session has been told, then deleted (sqlite-kept.c). Content is freed
+	 * once neither an entry nor a kept row refers to it. */
+	"CREATE TABLE expunged ("
+	"  account_id INTEGER NOT NULL,"
+	"  mailbox_id INTEGER NOT NULL,"
+	"  uid INTEGER NOT NULL,"
+	"  modseq INTEGER NOT NULL,"
+	"  message_id INTEGER NOT NULL,"
+	"  size INTEGER NOT NULL,"
+	"  flags INTEGER NOT NULL,"
+	"  kwbits INTEGER NOT NULL,"
+	"  internal_date INTEGER NOT NULL,"
+	"  ends_crlf INTEGER NOT NULL,"
+	"  PRIMARY KEY (account_id, mailbox_id, uid)"
+	") WITHOUT ROWID;"
+	"CREATE INDEX expunged_message ON expunged (message_id);",
 };
 
 int sqlite_fail(struct sqlite_conn *c, const char *what)

@@ -130,10 +130,14 @@ static int sqlite_mailbox_delete_job(struct sqlite_store *st, struct sqlite_conn
 	/* Subscriptions stay: they are names, not mailboxes (RFC 9051 6.3.7). */
 	static const char *const deletes[] = {
 		"DELETE FROM messages WHERE id IN"
-		" (SELECT message_id FROM entries WHERE account_id = ?1 AND mailbox_id = ?2)"
+		" (SELECT message_id FROM entries WHERE account_id = ?1 AND mailbox_id = ?2"
+		" UNION SELECT message_id FROM expunged WHERE account_id = ?1 AND mailbox_id = ?2)"
 		" AND NOT EXISTS (SELECT 1 FROM entries e WHERE e.message_id = messages.id"
-		" AND NOT (e.account_id = ?1 AND e.mailbox_id = ?2))",
+		" AND NOT (e.account_id = ?1 AND e.mailbox_id = ?2))"
+		" AND NOT EXISTS (SELECT 1 FROM expunged x WHERE x.message_id = messages.id"
+		" AND NOT (x.account_id = ?1 AND x.mailbox_id = ?2))",
 		"DELETE FROM entries WHERE account_id = ?1 AND mailbox_id = ?2",
+		"DELETE FROM expunged WHERE account_id = ?1 AND mailbox_id = ?2",
 		"DELETE FROM tombstones WHERE account_id = ?1 AND mailbox_id = ?2",
 		"DELETE FROM mailbox_keywords WHERE account_id = ?1 AND mailbox_id = ?2",
 		"DELETE FROM mailboxes WHERE account_id = ?1 AND id = ?2",

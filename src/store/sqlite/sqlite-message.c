@@ -34,32 +34,6 @@ static int sqlite_mailbox_modseq(struct sqlite_conn *c, int64_t account_id, int6
 	return sqlite_step_int64(c, s, modseq_r);
 }
 
-/* Delete the content of the given entries' messages that no entry refers to
- * any more (a trigger takes their parsed info and search text along). */
-static int sqlite_messages_release(struct sqlite_conn *w, const struct store_entry *v, size_t n)
-{
-	int64_t *ids = xmalloc(SQLITE_UID_LIST_MAX * sizeof *ids);
-	struct buf json = {0};
-	int rc = STORE_OK;
-	for (size_t i = 0; rc == STORE_OK && i < n;) {
-		size_t k = 0;
-		for (; k < SQLITE_UID_LIST_MAX && i < n; k++, i++)
-			ids[k] = v[i].message_id;
-		sqlite_json_ids(&json, ids, k);
-		sqlite3_stmt *s = sqlite_stmt(w, "DELETE FROM messages WHERE id IN (SELECT value FROM json_each(?1))"
-						 " AND NOT EXISTS (SELECT 1 FROM entries WHERE message_id = messages.id)");
-		if (s == NULL) {
-			rc = STORE_ERROR;
-			break;
-		}
-		sqlite3_bind_text(s, 1, buf_head(&json), -1, SQLITE_STATIC);
-		rc = sqlite_step_done(w, s);
-	}
-	buf_free(&json);
-	free(ids);
-	return rc;
-}
-
 /* Take n UIDs from a mailbox and bump its modseq and counters; *first_uid_r
  * is the first UID of the range, *modseq_r the new HIGHESTMODSEQ. */
 static int sqlite_mailbox_allocate(struct sqlite_conn *w, int64_t account_id, int64_t mailbox_id, size_t n,
@@ -95,9 +69,10 @@ static int sqlite_mailbox_allocate(struct sqlite_conn *w, int64_t account_id, in
 }
 
 /* Take entries out of a mailbox (after they were deleted from entries):
- * bump its modseq, lower its counters and leave tombstones. */
+ * bump its modseq, lower its counters, leave tombstones, and keep the
+ * entries with their content for the sessions that still show them. */
 static int sqlite_mailbox_remove(struct sqlite_conn *w, int64_t account_id, int64_t mailbox_id,
-				 const struct store_entry *v, size_t n, uint64_t *modseq_r)
+				 const struct store_entry *v, size_t n, struct sqlite_changes *ch, uint64_t *modseq_r)
 {
 	uint64_t bytes = 0;
 	uint32_t unseen = 0, deleted = 0;
@@ -145,6 +120,8 @@ static int sqlite_mailbox_remove(struct sqlite_conn *w, int64_t account_id, int6
 	}
 	buf_free(&json);
 	free(ids);
+	if (rc == STORE_OK)
+		rc = sqlite_kept_add(w, account_id, mailbox_id, modseq, v, n, ch);
 	return rc;
 }
 
@@ -223,7 +200,7 @@ int sqlite_message_info(struct store *base, int64_t account_id, int64_t message_
 	/* Content is shared between accounts: only an account with an entry
 	 * for the message may see it. */
 	int64_t one;
-	sqlite3_stmt *s = sqlite_stmt(c, "SELECT 1 FROM entries WHERE message_id = ? AND account_id = ? LIMIT 1");
+	sqlite3_stmt *s = sqlite_stmt(c, SQLITE_ACCOUNT_HAS_MESSAGE);
 	int ret = s ? STORE_OK : STORE_ERROR;
 	if (ret == STORE_OK) {
 		sqlite3_bind_int64(s, 1, message_id);
@@ -484,6 +461,15 @@ int sqlite_entries_range(struct store *base, int64_t account_id, int64_t mailbox
 			     uid_lo, uid_hi, r, n_r);
 }
 
+int sqlite_kept_entries(struct store *base, int64_t account_id, int64_t mailbox_id, uint32_t uid_lo, uint32_t uid_hi,
+			struct store_entry **r, size_t *n_r)
+{
+	return entries_query(base, account_id, mailbox_id,
+			     "SELECT " SQLITE_ENTRY_COLUMNS " FROM expunged"
+			     " WHERE account_id = ?1 AND mailbox_id = ?2 AND uid BETWEEN ?3 AND ?4 ORDER BY uid",
+			     uid_lo, uid_hi, r, n_r);
+}
+
 /* --- message_read --- */
 
 /* Open the content of message_id for reading on c, after checking that the
@@ -499,7 +485,7 @@ static int sqlite_blob_open(struct sqlite_conn *c, int64_t account_id, int64_t m
 		c->snapshot_ms = time_mono_ms();
 	}
 	int64_t one;
-	sqlite3_stmt *s = sqlite_stmt(c, "SELECT 1 FROM entries WHERE message_id = ? AND account_id = ? LIMIT 1");
+	sqlite3_stmt *s = sqlite_stmt(c, SQLITE_ACCOUNT_HAS_MESSAGE);
 	if (s == NULL)
 		return STORE_ERROR;
 	sqlite3_bind_int64(s, 1, message_id);
@@ -629,7 +615,7 @@ static int sqlite_remove_entries(struct sqlite_conn *w, int64_t account_id, int6
 	qsort(v, n, sizeof *v, sqlite_entry_uid_cmp);
 	if (rc == STORE_OK && n > 0) {
 		uint64_t modseq;
-		rc = sqlite_mailbox_remove(w, account_id, mailbox_id, v, n, &modseq);
+		rc = sqlite_mailbox_remove(w, account_id, mailbox_id, v, n, ch, &modseq);
 		if (rc == STORE_OK)
 			sqlite_changes_add(ch, account_id, mailbox_id, modseq);
 	}
@@ -757,9 +743,15 @@ static int sqlite_expunge_job(struct sqlite_store *st, struct sqlite_conn *w, vo
 	struct store_entry *v;
 	size_t n;
 	int rc = sqlite_remove_entries(w, ctx->account_id, ctx->from_mailbox_id, ctx->uids, ctx->n, ch, &v, &n);
-	if (rc != STORE_OK)
-		return rc;
-	rc = sqlite_messages_release(w, v, n);
+	if (rc == STORE_OK && n > 0) {
+		/* Content no entry refers to goes now, unless kept for a
+		 * session that still shows it (then it goes with that). */
+		int64_t *ids = xmalloc(n * sizeof *ids);
+		for (size_t i = 0; i < n; i++)
+			ids[i] = v[i].message_id;
+		rc = sqlite_messages_gc(w, ids, n);
+		free(ids);
+	}
 	free(v);
 	return rc;
 }

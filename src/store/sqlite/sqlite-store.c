@@ -38,6 +38,7 @@ const struct store_ops sqlite_store_ops = {
 	.deliver = sqlite_deliver,
 	.entries = sqlite_entries,
 	.entries_range = sqlite_entries_range,
+	.kept_entries = sqlite_kept_entries,
 	.message_read = sqlite_message_read,
 	.expunge = sqlite_expunge,
 	.move = sqlite_move,
@@ -107,6 +108,7 @@ static void sqlite_store_free(struct sqlite_store *st)
 	pthread_mutex_destroy(&st->readers_lock);
 	pthread_rwlock_destroy(&st->watchers_lock);
 	free(st->watchers);
+	free(st->kept);
 	free(st->dir);
 	free(st->db_path);
 	free(st->sock_path);
@@ -153,6 +155,7 @@ int store_open_sqlite(const char *dir, bool group_commit, struct store **st_r, c
 		*error_r = store_last_error();
 		return STORE_ERROR;
 	}
+	st->writer->store = &st->base;
 	sqlite_notify_open(st);
 	if (sqlite_writer_start(st) != STORE_OK) {
 		sqlite_store_free(st);

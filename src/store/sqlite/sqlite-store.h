@@ -77,6 +77,7 @@ struct sqlite_conn {
 	int64_t blob_message;
 	bool snapshot;
 	int64_t snapshot_ms;
+	struct store *store; /* the writer's: the store it writes (for its pins) */
 };
 
 /* A mailbox a transaction changed and its new HIGHESTMODSEQ. */
@@ -84,6 +85,7 @@ struct sqlite_change {
 	int64_t account_id;
 	int64_t mailbox_id;
 	uint64_t modseq;
+	uint64_t kept; /* the lowest modseq of expunged entries kept for pins (0: none) */
 };
 
 struct sqlite_changes {
@@ -146,6 +148,16 @@ struct sqlite_store {
 
 	/* The background search indexer (sqlite-indexer.c), or NULL. */
 	struct sqlite_indexer *indexer;
+
+	/* Mailboxes with expunged entries kept for pins (sqlite-kept.c), and
+	 * the lowest modseq kept in each; only the writer thread touches them. */
+	struct sqlite_kept_mailbox *kept;
+	size_t n_kept, cap_kept;
+};
+
+struct sqlite_kept_mailbox {
+	int64_t account_id, mailbox_id;
+	uint64_t lowest;
 };
 
 extern const struct store_ops sqlite_store_ops;
@@ -192,6 +204,31 @@ void sqlite_writer_stop(struct sqlite_store *st);
  * result; the error text is moved to this thread's store_last_error(). */
 int sqlite_submit(struct sqlite_store *st, sqlite_job_fn *fn, void *ctx);
 void sqlite_changes_add(struct sqlite_changes *ch, int64_t account_id, int64_t mailbox_id, uint64_t modseq);
+/* Note that the transaction kept expunged entries from modseq on. */
+void sqlite_changes_kept(struct sqlite_changes *ch, int64_t account_id, int64_t mailbox_id, uint64_t modseq);
+
+/* sqlite-kept.c: expunged entries kept while a pin needs them. */
+/* Runs on the writer: keep the removed entries v (expunged at modseq). */
+int sqlite_kept_add(struct sqlite_conn *w, int64_t account_id, int64_t mailbox_id, uint64_t modseq,
+		    const struct store_entry *v, size_t n, struct sqlite_changes *ch);
+/* The writer: remember the mailboxes a committed batch kept entries in. */
+void sqlite_kept_track(struct sqlite_store *st, const struct sqlite_changes *ch);
+/* The writer: true when some kept entries are no longer pinned. */
+bool sqlite_kept_due(struct sqlite_store *st);
+/* The writer, inside a transaction: delete the kept entries no pin needs and
+ * the content nothing refers to any more. */
+int sqlite_kept_release(struct sqlite_store *st, struct sqlite_conn *w);
+/* Adopt the kept entries a previous server process left (it stopped or
+ * died before every session had been told); called once by the server. */
+int sqlite_kept_adopt(struct sqlite_store *st);
+/* Runs on the writer: delete the messages among ids that no entry and no
+ * kept entry refers to. */
+int sqlite_messages_gc(struct sqlite_conn *w, const int64_t *ids, size_t n);
+/* An account may read a message's content while it has an entry or a kept
+ * entry for it: ?1 the message id, ?2 the account id. */
+#define SQLITE_ACCOUNT_HAS_MESSAGE \
+	"SELECT 1 WHERE EXISTS (SELECT 1 FROM entries WHERE message_id = ?1 AND account_id = ?2)" \
+	" OR EXISTS (SELECT 1 FROM expunged WHERE message_id = ?1 AND account_id = ?2)"
 void sqlite_notify_open(struct sqlite_store *st);
 void sqlite_listen_stop(struct sqlite_store *st);
 
@@ -287,6 +324,8 @@ int sqlite_message_infos(struct store *base, int64_t account_id, int64_t mailbox
 			 size_t max, unsigned fields, struct store_info_row **r, size_t *n_r);
 int sqlite_entries_range(struct store *base, int64_t account_id, int64_t mailbox_id, uint32_t uid_lo, uint32_t uid_hi,
 			 struct store_entry **r, size_t *n_r);
+int sqlite_kept_entries(struct store *base, int64_t account_id, int64_t mailbox_id, uint32_t uid_lo, uint32_t uid_hi,
+			struct store_entry **r, size_t *n_r);
 int sqlite_message_read(struct store *base, int64_t account_id, int64_t message_id, uint64_t offset, void *buf, size_t len, size_t *n_r);
 int sqlite_expunge(struct store *base, int64_t account_id, int64_t mailbox_id, const uint32_t *uids, size_t n);
 /* Runs on the writer: move the given (sorted) UIDs, tombstoning them in

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core/log.h"
@@ -21,6 +22,8 @@
 
 /* A job's result before the writer ran it (never a store_status). */
 #define SQLITE_JOB_PENDING 1
+/* How often an idle writer checks whether kept entries can go. */
+#define SQLITE_RELEASE_WAIT_MS 200
 
 void sqlite_changes_add(struct sqlite_changes *ch, int64_t account_id, int64_t mailbox_id, uint64_t modseq)
 {
@@ -34,7 +37,18 @@ void sqlite_changes_add(struct sqlite_changes *ch, int64_t account_id, int64_t m
 		ch->cap = ch->cap ? ch->cap * 2 : 4;
 		ch->v = xrealloc(ch->v, ch->cap * sizeof *ch->v);
 	}
-	ch->v[ch->n++] = (struct sqlite_change){account_id, mailbox_id, modseq};
+	ch->v[ch->n++] = (struct sqlite_change){account_id, mailbox_id, modseq, 0};
+}
+
+void sqlite_changes_kept(struct sqlite_changes *ch, int64_t account_id, int64_t mailbox_id, uint64_t modseq)
+{
+	sqlite_changes_add(ch, account_id, mailbox_id, modseq);
+	for (size_t i = 0; i < ch->n; i++)
+		if (ch->v[i].account_id == account_id && ch->v[i].mailbox_id == mailbox_id) {
+			if (ch->v[i].kept == 0 || modseq < ch->v[i].kept)
+				ch->v[i].kept = modseq;
+			return;
+		}
 }
 
 static void sqlite_watchers_call(struct sqlite_store *st, const struct sqlite_change *c)
@@ -127,6 +141,35 @@ static void sqlite_batch_fail(struct sqlite_conn *w, struct sqlite_job *batch)
 	free(why);
 }
 
+/* Free what no pin needs any more, in its own savepoint of the transaction
+ * open on w: a failure leaves the rows for the next time and the batch
+ * unharmed. */
+static void sqlite_release_in(struct sqlite_store *st, struct sqlite_conn *w)
+{
+	if (sqlite_exec(w, "SAVEPOINT release") != STORE_OK)
+		return;
+	if (sqlite_kept_release(st, w) != STORE_OK) {
+		log_warn("event=store_error op=release_kept error=\"%s\"", store_last_error());
+		for (size_t i = 0; i < w->n_stmts; i++)
+			sqlite3_reset(w->stmts[i].stmt);
+		(void)sqlite_exec(w, "ROLLBACK TO release");
+	}
+	(void)sqlite_exec(w, "RELEASE release");
+}
+
+/* No batch came while kept entries became free: a transaction of its own. */
+static void sqlite_release_alone(struct sqlite_store *st)
+{
+	struct sqlite_conn *w = st->writer;
+	if (sqlite_begin(w) != STORE_OK)
+		return;
+	sqlite_release_in(st, w);
+	if (sqlite_exec(w, "COMMIT") != STORE_OK) {
+		log_warn("event=store_error op=release_kept error=\"%s\"", store_last_error());
+		sqlite_rollback(w);
+	}
+}
+
 /* Run one batch as one transaction. Results and changes are left in the jobs;
  * the changes of the whole committed batch are merged into ch. */
 static void sqlite_run_batch(struct sqlite_store *st, struct sqlite_job *batch, struct sqlite_changes *ch)
@@ -136,6 +179,8 @@ static void sqlite_run_batch(struct sqlite_store *st, struct sqlite_job *batch, 
 		sqlite_batch_fail(w, batch);
 		return;
 	}
+	if (st->n_kept > 0 && sqlite_kept_due(st))
+		sqlite_release_in(st, w);
 	for (struct sqlite_job *j = batch; j != NULL; j = j->next) {
 		/* Some errors (I/O, disk full) make SQLite roll the whole
 		 * transaction back by itself: then nothing of the batch is left. */
@@ -172,9 +217,12 @@ static void sqlite_run_batch(struct sqlite_store *st, struct sqlite_job *batch, 
 		return;
 	}
 	for (struct sqlite_job *j = batch; j != NULL; j = j->next)
-		for (size_t i = 0; i < j->changes.n; i++)
-			sqlite_changes_add(ch, j->changes.v[i].account_id, j->changes.v[i].mailbox_id,
-					   j->changes.v[i].modseq);
+		for (size_t i = 0; i < j->changes.n; i++) {
+			const struct sqlite_change *c = &j->changes.v[i];
+			if (c->kept != 0)
+				sqlite_changes_kept(ch, c->account_id, c->mailbox_id, c->kept);
+			sqlite_changes_add(ch, c->account_id, c->mailbox_id, c->modseq);
+		}
 }
 
 static void *sqlite_writer_main(void *arg)
@@ -183,8 +231,27 @@ static void *sqlite_writer_main(void *arg)
 	struct sqlite_changes ch = {0};
 	pthread_mutex_lock(&st->lock);
 	for (;;) {
-		while (st->queue_head == NULL && !st->stopping)
-			pthread_cond_wait(&st->work_cond, &st->lock);
+		while (st->queue_head == NULL && !st->stopping) {
+			if (st->n_kept == 0) {
+				pthread_cond_wait(&st->work_cond, &st->lock);
+				continue;
+			}
+			/* Kept entries wait for pins to pass them: look again soon
+			 * even if no write comes to carry the release. */
+			struct timespec until;
+			clock_gettime(CLOCK_REALTIME, &until);
+			until.tv_nsec += SQLITE_RELEASE_WAIT_MS * 1000000L;
+			if (until.tv_nsec >= 1000000000L) {
+				until.tv_sec++;
+				until.tv_nsec -= 1000000000L;
+			}
+			if (pthread_cond_timedwait(&st->work_cond, &st->lock, &until) == ETIMEDOUT &&
+			    st->queue_head == NULL && sqlite_kept_due(st)) {
+				pthread_mutex_unlock(&st->lock);
+				sqlite_release_alone(st);
+				pthread_mutex_lock(&st->lock);
+			}
+		}
 		if (st->queue_head == NULL)
 			break;
 		struct sqlite_job *batch = st->queue_head;
@@ -200,6 +267,7 @@ static void *sqlite_writer_main(void *arg)
 
 		ch.n = 0;
 		sqlite_run_batch(st, batch, &ch);
+		sqlite_kept_track(st, &ch);
 		/* Watchers hear of a commit before its writers return, so a session
 		 * that just wrote finds its own change announced. */
 		for (size_t i = 0; i < ch.n; i++)
@@ -285,7 +353,7 @@ static void sqlite_listen_handle(struct sqlite_store *st, const char *msg, size_
 	}
 	if (n == 4 && pid == (long long)getpid())
 		return; /* our own writer already told the watchers */
-	struct sqlite_change c = {account, mailbox, modseq};
+	struct sqlite_change c = {account, mailbox, modseq, 0};
 	sqlite_watchers_call(st, &c);
 }
 
@@ -371,6 +439,9 @@ int store_listen_external(struct store *base, const char **error_r)
 		return STORE_ERROR;
 	}
 	st->listening = true;
+	/* The server frees what an earlier one kept for its sessions. */
+	if (sqlite_kept_adopt(st) != STORE_OK)
+		log_warn("event=store_error op=adopt_kept error=\"%s\"", store_last_error());
 	log_info("event=store_notify_listening path=\"%s\"", st->sock_path);
 	return STORE_OK;
 }
