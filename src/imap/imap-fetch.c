@@ -77,9 +77,17 @@ struct imap_fetch {
 	bool add_flags; /* \Seen was set by this FETCH: report FLAGS */
 	/* A literal being streamed from the store. */
 	uint64_t off, left;
-	bool missing;
+	bool pad;       /* the content cannot be read: the rest of the literal is spaces */
 	char *chunk;
+	/* What went wrong; each response is still finished validly, and the
+	 * tagged answer says it. */
+	bool missing;   /* a message was expunged and its content is gone */
+	bool bad_cte;   /* a BINARY part could not be decoded */
+	bool failed;    /* the store failed */
 };
+
+/* Why an item's data could not be produced (never a store_status). */
+enum fetch_trouble { FT_STORE, FT_CTE };
 
 void imap_fetch_free(struct imap_fetch *f)
 {
@@ -452,8 +460,32 @@ static void write_literal_head(struct buf *out, uint64_t n, bool binary8)
 	buf_printf(out, "%s{%llu}\r\n", binary8 ? "~" : "", (unsigned long long)n);
 }
 
-/* Write one data item; a literal streamed from the store sets f->left. */
-static int write_item(struct imap_session *s, struct imap_fetch *f, const struct fetch_item *it)
+/* Note why an item cannot be had (rc: the store's answer for FT_STORE). */
+static void note_trouble(struct imap_session *s, struct imap_fetch *f, enum fetch_trouble why, int rc)
+{
+	if (why == FT_CTE) {
+		f->bad_cte = true;
+	} else if (rc == STORE_NOTFOUND) {
+		f->missing = true;
+	} else {
+		if (!f->failed)
+			log_warn("sid=%s event=store_error op=fetch error=\"%s\"", s->sid, store_last_error());
+		f->failed = true;
+	}
+}
+
+/* An item whose data cannot be produced: NIL (0 for BINARY.SIZE), so that
+ * the response stays well-formed; the tagged answer says why. */
+static void item_unavailable(struct imap_session *s, struct imap_fetch *f, const struct fetch_item *it,
+			     enum fetch_trouble why, int rc)
+{
+	note_trouble(s, f, why, rc);
+	buf_printf(conn_outbuf(s->c), "%s%s%s", it->label, it->echo, it->kind == FI_BINARY_SIZE ? " 0" : " NIL");
+}
+
+/* Write one data item; a literal streamed from the store sets f->left.
+ * Whatever happens, what it writes is a whole item. */
+static void write_item(struct imap_session *s, struct imap_fetch *f, const struct fetch_item *it)
 {
 	struct buf *out = conn_outbuf(s->c);
 	const struct store_entry *e = f->e;
@@ -462,36 +494,36 @@ static int write_item(struct imap_session *s, struct imap_fetch *f, const struct
 		imap_write_flags(s, e->flags, e->keywords);
 		if (s->condstore && !has_kind(f, FI_MODSEQ))
 			buf_printf(out, " MODSEQ (%llu)", (unsigned long long)e->modseq);
-		return 0;
+		return;
 	case FI_INTERNALDATE:
 		buf_appends(out, "INTERNALDATE ");
 		write_date(out, e->internal_date);
-		return 0;
+		return;
 	case FI_SIZE:
 		buf_appends(out, "RFC822.SIZE ");
 		buf_append_uint(out, e->size);
-		return 0;
+		return;
 	case FI_UID:
 		buf_appends(out, "UID ");
 		buf_append_uint(out, e->uid);
-		return 0;
+		return;
 	case FI_MODSEQ:
 		buf_appends(out, "MODSEQ (");
 		buf_append_uint(out, e->modseq);
 		buf_append(out, ")", 1);
-		return 0;
+		return;
 	case FI_ENVELOPE:
 		buf_appends(out, "ENVELOPE ");
 		buf_appends(out, f->info.envelope ? f->info.envelope : "(NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL)");
-		return 0;
+		return;
 	case FI_BODY:
 		buf_appends(out, "BODY ");
 		buf_appends(out, f->info.body ? f->info.body : "NIL");
-		return 0;
+		return;
 	case FI_BODYSTRUCTURE:
 		buf_appends(out, "BODYSTRUCTURE ");
 		buf_appends(out, f->info.bodystructure ? f->info.bodystructure : "NIL");
-		return 0;
+		return;
 	case FI_SECTION:
 	case FI_BINARY:
 	case FI_BINARY_SIZE:
@@ -500,26 +532,24 @@ static int write_item(struct imap_session *s, struct imap_fetch *f, const struct
 	uint64_t off, len;
 	struct mime_section sec;
 	bool found = item_range(f, it, &off, &len, &sec);
-	buf_printf(out, "%s%s", it->label, it->echo);
 	if (it->kind == FI_BINARY_SIZE || it->kind == FI_BINARY) {
 		if (!found || sec.is_multipart) {
-			buf_appends(out, it->kind == FI_BINARY_SIZE ? " 0" : " NIL");
-			return 0;
+			buf_printf(out, "%s%s%s", it->label, it->echo, it->kind == FI_BINARY_SIZE ? " 0" : " NIL");
+			return;
 		}
 		struct buf raw = {0}, dec = {0};
 		int rc = read_range(s, f, off, len, &raw);
-		if (rc != STORE_OK) {
-			buf_free(&raw);
-			return rc;
-		}
-		bool ok = mime_decode_cte((int)sec.encoding, buf_used(&raw) ? buf_head(&raw) : "", buf_used(&raw), &dec) == 0;
+		bool ok = rc == STORE_OK &&
+			  mime_decode_cte((int)sec.encoding, buf_used(&raw) ? buf_head(&raw) : "", buf_used(&raw), &dec) == 0;
 		buf_free(&raw);
 		if (!ok) {
 			buf_free(&dec);
-			return -2; /* UNKNOWN-CTE */
+			item_unavailable(s, f, it, rc == STORE_OK ? FT_CTE : FT_STORE, rc);
+			return;
 		}
 		const char *d = buf_used(&dec) ? buf_head(&dec) : "";
 		uint64_t dl = buf_used(&dec);
+		buf_printf(out, "%s%s", it->label, it->echo);
 		if (it->kind == FI_BINARY_SIZE) {
 			buf_printf(out, " %llu", (unsigned long long)dl);
 		} else {
@@ -532,27 +562,30 @@ static int write_item(struct imap_session *s, struct imap_fetch *f, const struct
 			buf_append(out, d + a, b);
 		}
 		buf_free(&dec);
-		return 0;
+		return;
 	}
 	/* BODY[...] */
 	if (!found) {
+		buf_printf(out, "%s%s", it->label, it->echo);
 		if (it->partial)
 			buf_printf(out, "<%llu>", (unsigned long long)it->p_off);
 		buf_appends(out, " NIL");
-		return 0;
+		return;
 	}
 	if (it->text == ST_FIELDS || it->text == ST_FIELDS_NOT) {
 		struct buf raw = {0}, sel = {0};
 		int rc = read_range(s, f, off, len, &raw);
 		if (rc != STORE_OK) {
 			buf_free(&raw);
-			return rc;
+			item_unavailable(s, f, it, FT_STORE, rc);
+			return;
 		}
 		filter_header(it, buf_used(&raw) ? buf_head(&raw) : "", buf_used(&raw), &sel);
 		buf_free(&raw);
 		uint64_t sl = buf_used(&sel);
 		uint64_t a = it->partial ? (it->p_off < sl ? it->p_off : sl) : 0;
 		uint64_t b = it->partial ? (it->p_len < sl - a ? it->p_len : sl - a) : sl;
+		buf_printf(out, "%s%s", it->label, it->echo);
 		if (it->partial)
 			buf_printf(out, "<%llu>", (unsigned long long)it->p_off);
 		buf_append(out, " ", 1);
@@ -560,8 +593,9 @@ static int write_item(struct imap_session *s, struct imap_fetch *f, const struct
 		nul_to_8bit(buf_head(&sel) + a, b);
 		buf_append(out, buf_head(&sel) + a, b);
 		buf_free(&sel);
-		return 0;
+		return;
 	}
+	buf_printf(out, "%s%s", it->label, it->echo);
 	if (it->partial) {
 		buf_printf(out, "<%llu>", (unsigned long long)it->p_off);
 		uint64_t a = it->p_off < len ? it->p_off : len;
@@ -573,22 +607,29 @@ static int write_item(struct imap_session *s, struct imap_fetch *f, const struct
 	write_literal_head(out, len, false);
 	f->off = off;
 	f->left = len;
-	return 0;
+	f->pad = false;
 }
 
-/* Copy the next piece of the literal being streamed. */
-static int stream_step(struct imap_session *s, struct imap_fetch *f)
+/* Copy the next piece of the literal being streamed. Content that cannot
+ * be read (or is shorter than its entry says) is padded with spaces, so the
+ * literal keeps its announced length and the stream stays in sync. */
+static void stream_step(struct imap_session *s, struct imap_fetch *f)
 {
 	if (f->chunk == NULL)
 		f->chunk = xmalloc(FETCH_CHUNK);
 	size_t want = f->left < FETCH_CHUNK ? (size_t)f->left : FETCH_CHUNK;
 	size_t got = 0;
-	int rc = store_message_read(s->store, s->account_id, f->e->message_id, f->off, f->chunk, want, &got);
-	if (rc != STORE_OK)
-		return rc;
-	if (got == 0) {
-		/* The content is shorter than its entry says: pad so the literal
-		 * keeps its announced length and the stream stays in sync. */
+	if (!f->pad) {
+		int rc = store_message_read(s->store, s->account_id, f->e->message_id, f->off, f->chunk, want, &got);
+		if (rc != STORE_OK) {
+			note_trouble(s, f, FT_STORE, rc);
+			f->pad = true;
+			got = 0;
+		} else if (got == 0) {
+			f->pad = true;
+		}
+	}
+	if (f->pad) {
 		memset(f->chunk, ' ', want);
 		got = want;
 	}
@@ -596,7 +637,6 @@ static int stream_step(struct imap_session *s, struct imap_fetch *f)
 	conn_write(s->c, f->chunk, got);
 	f->off += got;
 	f->left -= got;
-	return STORE_OK;
 }
 
 static const struct store_entry *find_entry(const struct imap_fetch *f, uint32_t uid)
@@ -641,25 +681,16 @@ static int load_info(struct imap_session *s, struct imap_fetch *f)
 static enum run_result fetch_finish(struct imap_session *s)
 {
 	struct imap_fetch *f = s->fetch;
-	bool missing = f->missing;
+	bool failed = f->failed, bad_cte = f->bad_cte, missing = f->missing;
 	imap_fetch_free(f);
 	s->fetch = NULL;
+	if (failed)
+		return imap_no(s, "[UNAVAILABLE] Some data could not be read; try again");
+	if (bad_cte)
+		return imap_no(s, "[UNKNOWN-CTE] A part has an unknown or broken Content-Transfer-Encoding");
 	if (missing)
 		return imap_no(s, "[EXPUNGEISSUED] Some messages were expunged meanwhile");
 	return imap_ok(s, "Fetch completed");
-}
-
-static enum run_result fetch_fail(struct imap_session *s, int rc)
-{
-	imap_fetch_free(s->fetch);
-	s->fetch = NULL;
-	if (rc == -2)
-		return imap_no(s, "[UNKNOWN-CTE] A part has an unknown or broken Content-Transfer-Encoding");
-	/* A response may be cut in the middle: the client cannot parse on. */
-	log_warn("sid=%s event=store_error op=fetch error=\"%s\"", s->sid, store_last_error());
-	conn_writes(s->c, "\r\n* BYE [UNAVAILABLE] The mailbox store failed\r\n");
-	s->state = IS_LOGOUT;
-	return RUN_CLOSE;
 }
 
 static enum run_result fetch_resume(struct imap_session *s)
@@ -671,9 +702,7 @@ static enum run_result fetch_resume(struct imap_session *s)
 		if (conn_out_full(s->c))
 			return RUN_MORE;
 		if (f->left > 0) {
-			int rc = stream_step(s, f);
-			if (rc != STORE_OK)
-				return fetch_fail(s, rc);
+			stream_step(s, f);
 			continue;
 		}
 		uint32_t seq = f->seqs[f->i];
@@ -691,13 +720,11 @@ static enum run_result fetch_resume(struct imap_session *s)
 			if (f->need_info) {
 				mime_info_clear(&f->info);
 				int rc = load_info(s, f);
-				if (rc == STORE_NOTFOUND) {
-					f->missing = true;
+				if (rc != STORE_OK) {
+					note_trouble(s, f, FT_STORE, rc);
 					f->i++;
 					continue;
 				}
-				if (rc != STORE_OK)
-					return fetch_fail(s, rc);
 			}
 			f->add_flags = !f->want_flags && s->own_modseq != 0 && f->e->modseq == s->own_modseq;
 			buf_appends(out, "* ");
@@ -718,9 +745,7 @@ static enum run_result fetch_resume(struct imap_session *s)
 		}
 		if (f->item > 0)
 			buf_append(out, " ", 1);
-		int rc = write_item(s, f, &f->items[f->item++]);
-		if (rc != 0)
-			return fetch_fail(s, rc);
+		write_item(s, f, &f->items[f->item++]);
 	}
 	return fetch_finish(s);
 }
@@ -781,6 +806,43 @@ static int load_entries(struct imap_session *s, struct imap_fetch *f)
 	} else {
 		f->ents = snap->e + a;
 	}
+	return STORE_OK;
+}
+
+/* Messages this session still shows that another one expunged: their
+ * entries come from what the store keeps for the session (store_pin), so
+ * the client gets them as they were until it has been told (RFC 2180 4.1). */
+static int add_kept(struct imap_session *s, struct imap_fetch *f)
+{
+	const struct imap_view *v = s->view;
+	bool gone = false;
+	for (size_t i = 0, j = 0; i < f->n && !gone; i++) {
+		uint32_t uid = imap_uids_at(&v->uids, f->seqs[i] - 1);
+		while (j < f->n_ents && f->ents[j].uid < uid)
+			j++;
+		gone = j == f->n_ents || f->ents[j].uid != uid;
+	}
+	if (!gone)
+		return STORE_OK;
+	uint32_t lo = imap_uids_at(&v->uids, f->seqs[0] - 1);
+	uint32_t hi = imap_uids_at(&v->uids, f->seqs[f->n - 1] - 1);
+	struct store_entry *k = NULL;
+	size_t nk = 0;
+	int rc = store_kept_entries(s->store, s->account_id, v->mailbox_id, lo, hi, &k, &nk);
+	if (rc != STORE_OK || nk == 0) {
+		free(k);
+		return rc;
+	}
+	struct store_entry *m = xmalloc((f->n_ents + nk) * sizeof *m);
+	size_t a = 0, b = 0, n = 0;
+	while (a < f->n_ents || b < nk)
+		m[n++] = b == nk || (a < f->n_ents && f->ents[a].uid < k[b].uid) ? f->ents[a++] : k[b++];
+	free(k);
+	if (f->ents_owned)
+		free(f->ents);
+	f->ents = m;
+	f->n_ents = n;
+	f->ents_owned = true;
 	return STORE_OK;
 }
 
@@ -919,6 +981,8 @@ enum run_result imap_cmd_fetch(struct imap_session *s, const struct imap_command
 		return imap_ok(s, "Fetch completed");
 	}
 	rc = load_entries(s, f);
+	if (rc == STORE_OK)
+		rc = add_kept(s, f);
 	if (rc == STORE_OK)
 		announce_new_keywords(s, f->ents, f->n_ents);
 	if (rc == STORE_OK && f->set_seen && !s->view->readonly)

@@ -131,8 +131,11 @@ enum run_result imap_cmd_select(struct imap_session *s, const struct imap_comman
 		conn_writes(s->c, "* OK [CLOSED] Previous mailbox closed\r\n");
 	}
 	struct store_mailbox mb = {0};
+	imap_view_pin(s);
 	int rc = store_mailbox_find(s->store, s->account_id, name, &mb);
 	free(name);
+	if (rc != STORE_OK)
+		store_pin_remove(&s->pin);
 	if (rc == STORE_NOTFOUND || rc == STORE_INVALID)
 		return imap_no(s, "[NONEXISTENT] No such mailbox");
 	if (rc != STORE_OK)
@@ -214,8 +217,11 @@ static int expunge_deleted(struct imap_session *s, const uint32_t *seqs, size_t 
 	uint32_t *uids = NULL;
 	size_t n = 0;
 	int rc = deleted_uids(s, seqs, n_seqs, &uids, &n);
-	if (rc == STORE_OK && n > 0)
+	if (rc == STORE_OK && n > 0) {
+		uint64_t pin = imap_view_pin_lift(s);
 		rc = store_expunge(s->store, s->account_id, s->view->mailbox_id, uids, n);
+		imap_view_pin_restore(s, pin);
+	}
 	if (rc == STORE_OK)
 		log_info("sid=%s event=expunge proto=imap user=%s mailbox_id=%lld count=%zu", s->sid, s->user,
 			 (long long)s->view->mailbox_id, n);

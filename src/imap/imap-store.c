@@ -183,9 +183,13 @@ static enum run_result copy_or_move(struct imap_session *s, const struct imap_co
 	uint32_t *uids = seqs_to_uids(v, seqs, ns);
 	free(seqs);
 	struct store_uidmap map = {0};
-	if (ns > 0)
-		rc = move ? store_move(s->store, s->account_id, v->mailbox_id, dst.id, uids, ns, &map)
-			  : store_copy(s->store, s->account_id, v->mailbox_id, dst.id, uids, ns, &map);
+	if (ns > 0 && move) {
+		uint64_t pin = imap_view_pin_lift(s);
+		rc = store_move(s->store, s->account_id, v->mailbox_id, dst.id, uids, ns, &map);
+		imap_view_pin_restore(s, pin);
+	} else if (ns > 0) {
+		rc = store_copy(s->store, s->account_id, v->mailbox_id, dst.id, uids, ns, &map);
+	}
 	free(uids);
 	store_mailbox_clear(&dst);
 	if (rc != STORE_OK)

@@ -52,13 +52,38 @@ void imap_view_take_keywords(struct imap_session *s, char ***kw, size_t *n)
 	imap_write_flag_lists(s);
 }
 
+void imap_view_pin(struct imap_session *s)
+{
+	if (s->pin.active)
+		store_pin_set(&s->pin, 0, 0);
+	else
+		store_pin_add(s->store, &s->pin, s->account_id, 0);
+}
+
+static void view_free(struct imap_session *s);
+
+uint64_t imap_view_pin_lift(struct imap_session *s)
+{
+	uint64_t was = s->pin.modseq;
+	store_pin_set(&s->pin, s->view->mailbox_id, UINT64_MAX);
+	return was;
+}
+
+void imap_view_pin_restore(struct imap_session *s, uint64_t was)
+{
+	store_pin_set(&s->pin, s->view->mailbox_id, was);
+}
+
 int imap_view_open(struct imap_session *s, const struct store_mailbox *mb, bool readonly, uint32_t *first_unseen_r)
 {
-	imap_view_close(s);
+	view_free(s);
+	imap_view_pin(s);
 	struct store_snapshot *snap = NULL;
 	int rc = store_snapshot_get(s->store, s->account_id, mb->id, mb->highestmodseq, &snap);
-	if (rc != STORE_OK)
+	if (rc != STORE_OK) {
+		store_pin_remove(&s->pin);
 		return rc;
+	}
 	struct imap_view *v = xcalloc(1, sizeof *v);
 	v->mailbox_id = mb->id;
 	v->name = xstrdup(mb->name);
@@ -80,10 +105,17 @@ int imap_view_open(struct imap_session *s, const struct store_mailbox *mb, bool 
 	}
 	set_keywords(v, kw, mb->n_keywords);
 	s->view = v;
+	store_pin_set(&s->pin, v->mailbox_id, v->modseq);
 	return STORE_OK;
 }
 
 void imap_view_close(struct imap_session *s)
+{
+	store_pin_remove(&s->pin);
+	view_free(s);
+}
+
+static void view_free(struct imap_session *s)
 {
 	struct imap_view *v = s->view;
 	if (v == NULL)
@@ -236,6 +268,10 @@ int imap_view_sync(struct imap_session *s, bool allow_expunge, uint64_t skip_mod
 	}
 	if (highest > v->modseq)
 		v->modseq = highest;
+	/* Expunges kept pending are still owed to the client: until they are
+	 * reported the pin stays where it was. */
+	if (v->n_pending == 0)
+		store_pin_set(&s->pin, v->mailbox_id, v->modseq);
 	free(e);
 	free(gone);
 	return 0;

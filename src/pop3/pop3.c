@@ -76,6 +76,7 @@ struct pop3_session {
 	int64_t account_id;
 	char *account_name;
 	bool locked;
+	struct store_pin pin;   /* the listing stays readable while the session lasts */
 	int64_t mailbox_id;
 	uint32_t uidvalidity;
 	struct pop3_msg *msgs;
@@ -234,6 +235,7 @@ static enum open_result maildrop_open(struct pop3_session *s, struct server *srv
 	s->account_id = acct->id;
 
 	struct store *st = srv->store;
+	store_pin_add(st, &s->pin, acct->id, 0);
 	char *only_new_s = policy_get(srv, acct->id, "pop3.only_new");
 	char *mode = policy_get(srv, acct->id, "pop3.delete_mode");
 	char *folder = policy_get(srv, acct->id, "pop3.delete_folder");
@@ -252,6 +254,7 @@ static enum open_result maildrop_open(struct pop3_session *s, struct server *srv
 		goto fail;
 	s->mailbox_id = mb.id;
 	s->uidvalidity = mb.uidvalidity;
+	store_pin_set(&s->pin, mb.id, mb.highestmodseq);
 	uint32_t uidnext = mb.uidnext;
 	store_mailbox_clear(&mb);
 
@@ -300,6 +303,7 @@ fail:
 	free(folder);
 	free(s->delete_folder);
 	s->delete_folder = NULL;
+	store_pin_remove(&s->pin);
 	maildrop_unlock(acct->id);
 	s->locked = false;
 	return OPEN_STORE_ERROR;
@@ -366,6 +370,7 @@ static void session_end(struct pop3_session *s, const char *reason, size_t delet
 		log_info("sid=%s event=logout proto=pop3 user=%s reason=%s retrieved=%u deleted=%zu", session_sid(s),
 			 s->account_name, reason, s->n_retr, deleted);
 	}
+	store_pin_remove(&s->pin);
 	if (s->locked) {
 		maildrop_unlock(s->account_id);
 		s->locked = false;
@@ -836,6 +841,8 @@ static int apply_deletions(struct pop3_session *s, struct server *srv, const uin
 			   const char **error_r)
 {
 	struct store *st = srv->store;
+	/* The session ends with this: nothing it listed is kept for it. */
+	store_pin_set(&s->pin, s->mailbox_id, UINT64_MAX);
 	if (!s->delete_move) {
 		if (store_expunge(st, s->account_id, s->mailbox_id, uids, n) != STORE_OK) {
 			*error_r = store_last_error();

@@ -393,11 +393,16 @@ def test_other_session_changes_reach_noop_not_fetch(srv):
         u, t = b.ok("FETCH 3 UID")
         assert u == [b"* 3 FETCH (UID 3)\r\n"]
         srv.deliver("alice", msg(9))
-        # Message 1 is gone from the store but still numbered here (RFC 5530).
-        u, t = b.cmd("FETCH 1:* UID")
+        # Message 1 is expunged in the store but still numbered here, and
+        # until b has been told it stays readable for b (RFC 2180 4.1).
+        u, t = b.ok("FETCH 1:* UID")
         assert b"* 4 EXISTS\r\n" in u and b"* 3 FETCH (UID 3)\r\n" in u
-        assert b"* 1 FETCH" not in b"".join(u)
-        assert b"NO [EXPUNGEISSUED]" in t
+        assert b"* 1 FETCH (UID 1)\r\n" in u
+        u, t = b.ok("FETCH 1 (FLAGS RFC822.SIZE ENVELOPE BODY.PEEK[HEADER.FIELDS (SUBJECT)] BODY.PEEK[TEXT])")
+        assert len(u) == 1 and u[0].startswith(b"* 1 FETCH (FLAGS (\\Deleted) RFC822.SIZE %d ENVELOPE (" % len(msg(0)))
+        assert b"Subject: message 0\r\n\r\n" in u[0] and u[0].endswith(b"{8}\r\nbody 0\r\n)\r\n")
+        # Storing on it changes nothing and fails nothing (RFC 2180 4.2.1).
+        assert b"* 1 FETCH" not in b"".join(b.ok("STORE 1 +FLAGS (\\Seen)")[0])
         u, t = b.ok("NOOP")
         assert u == [b"* 1 EXPUNGE\r\n"]
         u, t = b.ok("FETCH 1:* UID")
@@ -603,6 +608,8 @@ def test_large_mailbox_through_shared_snapshot(srv):
         assert b"* %d EXISTS\r\n" % (n + 1) in u
         u, t = a.ok("FETCH 1050 BODY[TEXT]")
         assert b"body 1049" in u[0] and b"FLAGS (\\Seen)" in u[0]
+        u, t = a.ok("FETCH 9 (UID BODY.PEEK[TEXT])")  # expunged by b, not yet reported to a
+        assert u == [b"* 9 FETCH (UID 9 BODY[TEXT] {8}\r\nbody 8\r\n)\r\n"]
         u, t = a.ok("NOOP")
         assert u == [b"* 9 EXPUNGE\r\n"]
         u, t = a.ok("FETCH 1049 (UID FLAGS)")

@@ -220,3 +220,28 @@ def test_delete_folder_inbox_never_loses_mail(server):
     assert mailbox_list(server)["INBOX"][0] == 2
     with session(server) as p:
         assert retr_all(p) == [message(1), message(2)]
+
+
+def test_listing_stays_readable_when_imap_expunges(server):
+    """A POP3 session's listing is fixed at login (RFC 1939): a message
+    another session expunges meanwhile is still retrieved whole, and the
+    content goes once the POP3 session has ended."""
+    import imaplib
+    server.add_user(USER, PASSWORD)
+    for i in (1, 2, 3):
+        server.deliver(USER, message(i))
+    p = session(server)
+    assert p.stat()[0] == 3
+    im = imaplib.IMAP4("127.0.0.1", server.ports["imap"])
+    im.login(USER, PASSWORD)
+    im.select("INBOX")
+    im.store("2", "+FLAGS.SILENT", r"(\Deleted)")
+    im.expunge()
+    status, body = p.multi("RETR 2")
+    assert status.startswith(b"+OK") and b"Body line one of message 2." in body, (status, body)
+    assert p.cmd("DELE 2").startswith(b"+OK")
+    r, _ = p.quit()
+    assert r.startswith(b"+OK"), r
+    typ, data = im.search(None, "ALL")
+    assert data[0].split() == [b"1", b"2"]
+    im.logout()
