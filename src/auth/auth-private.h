@@ -1,7 +1,8 @@
-/* Hooks inside src/auth that only the unit tests use. */
+/* Internals shared by the files of src/auth and its unit tests. */
 #ifndef ROOST_AUTH_PRIVATE_H
 #define ROOST_AUTH_PRIVATE_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "auth/auth.h"
@@ -13,6 +14,11 @@
  * are forgotten. */
 #define AUTH_THROTTLE_WINDOW_MS (15 * 60 * 1000)
 #define AUTH_THROTTLE_MAX_DELAY_MS 15000
+
+/* cache.c: successful checks of (account name, password, stored hash)
+ * remembered for auth.cache_ttl seconds. */
+bool auth_cache_hit(const char *user, const char *password, const char *pwhash);
+void auth_cache_add(const char *user, const char *password, const char *pwhash);
 
 /* Replace the monotonic clock (milliseconds) the throttle reads, for tests. */
 void auth_throttle_set_clock(struct auth_throttle *t, int64_t (*now_ms)(void));

@@ -28,6 +28,11 @@ enum auth_result { AUTH_OK, AUTH_FAILED, AUTH_TEMPFAIL };
  * it; NULL is fine. */
 void auth_secret_free(char *p, size_t len);
 
+/* How long a successful password check is remembered (seconds, 0: never),
+ * so that repeated logins skip the slow hash; auth.cache_ttl (cache.c says
+ * what it keeps and what that risks). Also empties the cache. */
+void auth_cache_configure(int64_t ttl_seconds);
+
 /* Look up the account and check the password. On AUTH_OK fills *acct_r
  * (release with store_account_clear). AUTH_TEMPFAIL means the store failed. */
 enum auth_result auth_login(struct store *st, const char *user, const char *password, struct store_account *acct_r);

@@ -3,6 +3,7 @@
  * as a known one, so response times do not reveal which names exist; a store
  * failure is AUTH_TEMPFAIL, never a wrong-password answer. */
 #include "auth/auth.h"
+#include "auth/auth-private.h"
 
 #include <openssl/evp.h>
 #include <pthread.h>
@@ -37,9 +38,16 @@ enum auth_result auth_login(struct store *st, const char *user, const char *pass
 		(void)auth_verify_password(password, dummy_hash);
 		return AUTH_FAILED;
 	}
-	if (a.pwhash == NULL || !auth_verify_password(password, a.pwhash)) {
+	if (a.pwhash == NULL) {
 		store_account_clear(&a);
 		return AUTH_FAILED;
+	}
+	if (!auth_cache_hit(a.name, password, a.pwhash)) {
+		if (!auth_verify_password(password, a.pwhash)) {
+			store_account_clear(&a);
+			return AUTH_FAILED;
+		}
+		auth_cache_add(a.name, password, a.pwhash);
 	}
 	*acct_r = a;
 	return AUTH_OK;

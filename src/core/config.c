@@ -43,6 +43,8 @@ static const struct key_def keys[] = {
 	 "PEM private key for tls.cert; empty means DATA/tls/key.pem."},
 	{"auth.allow_plaintext", T_BOOL, "no", NULL, 0, 0, NULL,
 	 "Accept plaintext passwords on unencrypted non-loopback connections."},
+	{"auth.cache_ttl", T_INT, "120", NULL, 0, 86400, NULL,
+	 "Seconds a successful password check is remembered, so that repeated logins skip the slow password hash; a changed password is never matched by it; 0 turns the cache off."},
 	{"auth.max_failures", T_INT, "10", NULL, 1, 1000000, NULL,
 	 "Failed logins from one address (or for one account) within 15 minutes before further attempts are delayed."},
 	{"limits.connections", T_INT, "10000", NULL, 1, 1000000, NULL,

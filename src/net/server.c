@@ -139,6 +139,7 @@ int server_run(struct config *cfg, const char *data_dir)
 	if (store_listen_external(srv.store, &err) != STORE_OK)
 		log_warn("event=notify_unavailable reason=\"%s\"", err);
 	srv.throttle = auth_throttle_new((int)config_int(cfg, "auth.max_failures"));
+	auth_cache_configure(config_int(cfg, "auth.cache_ttl"));
 	queue_start(&srv);
 
 	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);

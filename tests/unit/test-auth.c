@@ -207,6 +207,7 @@ static const struct fake_account fake_accounts[] = {
 	{"yuser", "$y$j9T$a.aPVGVmrRb13vZE2VTFV/$60sKO6q/W6PSeixs.omZlPxopJZh8BEbleVvTT4DgwC", NULL},
 };
 static int fake_fail_with_error;
+static const char *fake_new_hash; /* when set: the password of every account changed to this hash */
 
 static int fake_account_find(struct store *st, const char *name, struct store_account *r)
 {
@@ -218,7 +219,7 @@ static int fake_account_find(struct store *st, const char *name, struct store_ac
 		memset(r, 0, sizeof *r);
 		r->id = (int64_t)i + 1;
 		r->name = xstrdup(fake_accounts[i].name);
-		r->pwhash = xstrdup(fake_accounts[i].pwhash);
+		r->pwhash = xstrdup(fake_new_hash ? fake_new_hash : fake_accounts[i].pwhash);
 		r->apop_secret = fake_accounts[i].apop ? xstrdup(fake_accounts[i].apop) : NULL;
 		return STORE_OK;
 	}
@@ -267,6 +268,45 @@ TEST(login_unknown_user_costs_a_hash)
 	CHECK(best_unknown * 3 >= best_known);
 	CHECK_EQ_INT(auth_login(&fake_store, "yuser", "correct horse", &a), AUTH_OK);
 	store_account_clear(&a);
+}
+
+TEST(login_cache)
+{
+	const char *yhash = fake_accounts[3].pwhash;
+	struct store_account a;
+	auth_cache_configure(60);
+	CHECK(!auth_cache_hit("yuser", "correct horse", yhash));
+	CHECK_EQ_INT(auth_login(&fake_store, "yuser", "wrong", &a), AUTH_FAILED);
+	CHECK(!auth_cache_hit("yuser", "wrong", yhash)); /* failures are never remembered */
+	CHECK_EQ_INT(auth_login(&fake_store, "YUSER", "correct horse", &a), AUTH_OK);
+	store_account_clear(&a);
+	/* Remembered under the stored name, for exactly this password and hash. */
+	CHECK(auth_cache_hit("yuser", "correct horse", yhash));
+	CHECK(!auth_cache_hit("yuser", "correct hors", yhash));
+	CHECK(!auth_cache_hit("yuse", "rcorrect horse", yhash));
+	CHECK(!auth_cache_hit("yuser", "correct horse", fake_accounts[0].pwhash));
+	CHECK_EQ_INT(auth_login(&fake_store, "yuser", "correct horse", &a), AUTH_OK);
+	store_account_clear(&a);
+	/* A password change (a new stored hash) is seen at the next login. */
+	const char *err = NULL;
+	char *fresh = auth_hash_password("battery staple", &err);
+	CHECK(fresh != NULL);
+	fake_new_hash = fresh;
+	CHECK_EQ_INT(auth_login(&fake_store, "yuser", "correct horse", &a), AUTH_FAILED);
+	CHECK_EQ_INT(auth_login(&fake_store, "yuser", "battery staple", &a), AUTH_OK);
+	store_account_clear(&a);
+	fake_new_hash = NULL;
+	free(fresh);
+	/* Off: nothing is remembered, nothing is found. */
+	auth_cache_configure(0);
+	auth_cache_add("yuser", "correct horse", yhash);
+	CHECK(!auth_cache_hit("yuser", "correct horse", yhash));
+	CHECK_EQ_INT(auth_login(&fake_store, "yuser", "correct horse", &a), AUTH_OK);
+	store_account_clear(&a);
+	/* Configuring empties it. */
+	auth_cache_configure(60);
+	CHECK(!auth_cache_hit("yuser", "correct horse", yhash));
+	auth_cache_configure(120);
 }
 
 TEST(apop_rfc1939_example)
