@@ -218,9 +218,9 @@ static int expunge_deleted(struct imap_session *s, const uint32_t *seqs, size_t 
 	size_t n = 0;
 	int rc = deleted_uids(s, seqs, n_seqs, &uids, &n);
 	if (rc == STORE_OK && n > 0) {
-		uint64_t pin = imap_view_pin_lift(s);
+		store_pin_exempt(&s->pin, uids, n); /* reported by the caller */
 		rc = store_expunge(s->store, s->account_id, s->view->mailbox_id, uids, n);
-		imap_view_pin_restore(s, pin);
+		store_pin_exempt(&s->pin, NULL, 0);
 	}
 	if (rc == STORE_OK)
 		log_info("sid=%s event=expunge proto=imap user=%s mailbox_id=%lld count=%zu", s->sid, s->user,

@@ -162,11 +162,6 @@ void imap_log_safe(const char *in, char *out, size_t cap);
 /* Pin the account's mailboxes before SELECT/EXAMINE reads the one to open,
  * so that nothing the view is about to number can be freed meanwhile. */
 void imap_view_pin(struct imap_session *s);
-/* Around the session's own EXPUNGE or MOVE, which it reports before the
- * command ends: lift its pin so the store need not keep what it removes,
- * then put it back where it was. */
-uint64_t imap_view_pin_lift(struct imap_session *s);
-void imap_view_pin_restore(struct imap_session *s, uint64_t was);
 /* Open mailbox_id as the view (SELECT/EXAMINE); writes nothing.
  * *first_unseen_r: sequence number of the first message without \Seen, 0 if none. */
 int imap_view_open(struct imap_session *s, const struct store_mailbox *mb, bool readonly, uint32_t *first_unseen_r);

@@ -184,9 +184,9 @@ static enum run_result copy_or_move(struct imap_session *s, const struct imap_co
 	free(seqs);
 	struct store_uidmap map = {0};
 	if (ns > 0 && move) {
-		uint64_t pin = imap_view_pin_lift(s);
+		store_pin_exempt(&s->pin, uids, ns); /* reported below */
 		rc = store_move(s->store, s->account_id, v->mailbox_id, dst.id, uids, ns, &map);
-		imap_view_pin_restore(s, pin);
+		store_pin_exempt(&s->pin, NULL, 0);
 	} else if (ns > 0) {
 		rc = store_copy(s->store, s->account_id, v->mailbox_id, dst.id, uids, ns, &map);
 	}

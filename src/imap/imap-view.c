@@ -62,18 +62,6 @@ void imap_view_pin(struct imap_session *s)
 
 static void view_free(struct imap_session *s);
 
-uint64_t imap_view_pin_lift(struct imap_session *s)
-{
-	uint64_t was = s->pin.modseq;
-	store_pin_set(&s->pin, s->view->mailbox_id, UINT64_MAX);
-	return was;
-}
-
-void imap_view_pin_restore(struct imap_session *s, uint64_t was)
-{
-	store_pin_set(&s->pin, s->view->mailbox_id, was);
-}
-
 int imap_view_open(struct imap_session *s, const struct store_mailbox *mb, bool readonly, uint32_t *first_unseen_r)
 {
 	view_free(s);
@@ -189,17 +177,25 @@ static void report_expunges(struct imap_session *s, const uint32_t *gone, size_t
 int imap_view_sync(struct imap_session *s, bool allow_expunge, uint64_t skip_modseq)
 {
 	struct imap_view *v = s->view;
-	struct store_mailbox mb = {0};
-	int rc = store_mailbox_get(s->store, s->account_id, v->mailbox_id, &mb);
+	/* One lookup when nothing changed (most commands); the mailbox itself,
+	 * for its keywords, only when something did. */
+	uint64_t highest;
+	int rc = store_mailbox_modseq(s->store, s->account_id, v->mailbox_id, &highest);
+	if (rc == STORE_OK && highest != v->modseq) {
+		struct store_mailbox mb = {0};
+		rc = store_mailbox_get(s->store, s->account_id, v->mailbox_id, &mb);
+		if (rc == STORE_OK) {
+			imap_view_take_keywords(s, &mb.keywords, &mb.n_keywords);
+			highest = mb.highestmodseq;
+			store_mailbox_clear(&mb);
+		}
+	}
 	if (rc == STORE_NOTFOUND)
 		return -1;
 	if (rc != STORE_OK) {
 		log_warn("sid=%s event=store_error op=sync error=\"%s\"", s->sid, store_last_error());
 		return 0; /* report next time */
 	}
-	imap_view_take_keywords(s, &mb.keywords, &mb.n_keywords);
-	uint64_t highest = mb.highestmodseq;
-	store_mailbox_clear(&mb);
 	if (highest == v->modseq && (v->n_pending == 0 || !allow_expunge))
 		return 0;
 

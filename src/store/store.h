@@ -3,7 +3,10 @@
  * store_* functions below and never see SQL. Every call may be made from any
  * thread; reads use a per-thread connection, writes go through the backend's
  * single writer, which batches concurrent writes into one commit and one fsync
- * (group commit). A write call returns only after its data is durable.
+ * (group commit). A write call returns only after its data is durable, but
+ * for flag changes (store_flags_update), which are committed and seen by
+ * every session at once but may wait for the next durable write to reach the
+ * disk: a power loss may undo the last of them, nothing else.
  *
  * Conventions: functions return STORE_OK (0) or a negative enum store_status;
  * after STORE_ERROR, store_last_error() gives a human-readable reason for logs
@@ -243,6 +246,7 @@ struct store_queue_update {
 struct store_ops {
 	void (*close)(struct store *st);
 	void (*watch)(struct store *st, store_watch_fn *fn, void *ctx);
+	void (*pins_settle)(struct store *st);
 
 	int (*account_create)(struct store *st, const char *name, const char *pwhash, int64_t *id_r);
 	int (*account_delete)(struct store *st, const char *name);
@@ -259,6 +263,7 @@ struct store_ops {
 	int (*mailbox_list)(struct store *st, int64_t account_id, struct store_mailbox **r, size_t *n_r);
 
 	int (*mailbox_get)(struct store *st, int64_t account_id, int64_t mailbox_id, struct store_mailbox *r);
+	int (*mailbox_modseq)(struct store *st, int64_t account_id, int64_t mailbox_id, uint64_t *modseq_r);
 	int (*mailbox_rename)(struct store *st, int64_t account_id, const char *from, const char *to);
 	int (*subscribe)(struct store *st, int64_t account_id, const char *name, bool on);
 	int (*subscriptions)(struct store *st, int64_t account_id, char ***names_r, size_t *n_r);
@@ -366,6 +371,10 @@ static inline int store_mailbox_list(struct store *st, int64_t account_id, struc
 /* A mailbox by id (a session keeps the id; another session may rename it). */
 static inline int store_mailbox_get(struct store *st, int64_t account_id, int64_t mailbox_id, struct store_mailbox *r)
 { return st->ops->mailbox_get(st, account_id, mailbox_id, r); }
+/* Only the mailbox's HIGHESTMODSEQ (STORE_NOTFOUND when it is gone): what a
+ * session asks before every answer, so it is one lookup and nothing more. */
+static inline int store_mailbox_modseq(struct store *st, int64_t account_id, int64_t mailbox_id, uint64_t *modseq_r)
+{ return st->ops->mailbox_modseq(st, account_id, mailbox_id, modseq_r); }
 /* Rename a mailbox and every mailbox below it ("a" -> "b" also moves "a/x" to
  * "b/x"), keeping ids, UIDVALIDITY, UIDs and flags; parents of the new name
  * are not created (names are strings; a missing level is a \Noselect parent
@@ -423,7 +432,8 @@ static inline int store_move(struct store *st, int64_t account_id, int64_t from_
  * mailbox of the same account; map_r (may be NULL) says where they went. */
 static inline int store_copy(struct store *st, int64_t account_id, int64_t from_mailbox_id, int64_t to_mailbox_id, const uint32_t *uids, size_t n, struct store_uidmap *map_r)
 { return st->ops->copy(st, account_id, from_mailbox_id, to_mailbox_id, uids, n, map_r); }
-/* Change flags of the given UIDs (absent UIDs ignored) in one transaction; the
+/* Change flags of the given UIDs (absent UIDs ignored) in one transaction
+ * (committed, not necessarily on disk yet: see the top of this file); the
  * changed entries share one new modseq, entries left as they were keep theirs
  * (and the mailbox its HIGHESTMODSEQ when nothing changed). SET and ADD add
  * keyword names the mailbox has not had to its list, even when no entry ends
@@ -480,19 +490,31 @@ void store_snapshot_put(struct store_snapshot *s);
  * (while the caller does not know yet which one). store_pin_set says which
  * mailbox and up to where the client knows (UINT64_MAX while the caller's
  * own expunge runs, which it reports itself right after);
- * store_pin_remove when done (harmless on a pin never added). */
+ * store_pin_remove when done (harmless on a pin never added).
+ * store_pin_exempt names the UIDs (ascending, the caller's array, until it
+ * clears them with n = 0) of the holder's own expunge or move, which it
+ * reports itself before its command ends: the pin does not hold those back,
+ * and still holds back what others expunge meanwhile. */
 struct store_pin {
 	struct store *st;
 	int64_t account_id, mailbox_id;
 	uint64_t modseq;
 	bool active;
+	const uint32_t *exempt; /* store_pin_exempt, in mailbox_id */
+	size_t n_exempt;
 	struct store_pin *prev, *next;
 };
 void store_pin_add(struct store *st, struct store_pin *p, int64_t account_id, int64_t mailbox_id);
 void store_pin_set(struct store_pin *p, int64_t mailbox_id, uint64_t modseq);
 void store_pin_remove(struct store_pin *p);
-/* For backends: the lowest pin on a mailbox, UINT64_MAX when none. */
-uint64_t store_pins_horizon(struct store *st, int64_t account_id, int64_t mailbox_id);
+void store_pin_exempt(struct store_pin *p, const uint32_t *uids, size_t n);
+/* A backend decides what to keep while it runs an expunge, before that
+ * commits: pins_settle returns once every write it had begun has ended, so
+ * that a pin added (or lowered) before is seen by every write still to come.
+ * store_pin_add and a lowering store_pin_set call it. */
+/* For backends: the lowest pin on a mailbox, UINT64_MAX when none; with uids
+ * (n > 0), those being expunged, leaving out the pins that exempt them all. */
+uint64_t store_pins_horizon(struct store *st, int64_t account_id, int64_t mailbox_id, const uint32_t *uids, size_t n);
 /* Entries expunged from a mailbox whose content is still kept for a pin,
  * with uid_lo <= UID <= uid_hi, in UID order (free()); flags as they were
  * when the entry was expunged. */

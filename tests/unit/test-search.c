@@ -913,6 +913,53 @@ TEST(index_big_and_odd_text)
 	rmrf(dir);
 }
 
+/* A text in the index and in the queue at once (indexed again while its
+ * purge is pending) is still one candidate. */
+TEST(index_and_queue_overlap)
+{
+	char *dir = tmpdir();
+	int64_t acct, inbox;
+	struct store *st = open_store(dir, &acct, &inbox);
+	deliver(st, acct, inbox, "alpha beta", "gamma delta");
+	deliver(st, acct, inbox, "other", "nothing");
+	size_t done = 0, pending = 9;
+	CHECK_EQ_INT(store_search_index(st, 1000, &done, &pending), STORE_OK);
+	CHECK_EQ_INT(done, 2);
+	CHECK_EQ_INT(sql_int(dir, "INSERT INTO search_queue (message_id) VALUES (1)"), 1);
+	CHECK_SCAN(st, acct, inbox, STORE_SCAN_HEADERS, "alpha", "1");
+	CHECK_SCAN(st, acct, inbox, STORE_SCAN_HEADERS | STORE_SCAN_BODY, "delta", "1");
+	CHECK_SEARCH(st, acct, inbox, "SUBJECT alpha", "1");
+	CHECK_SEARCH(st, acct, inbox, "OR SUBJECT alpha BODY nothing", "1 2");
+	store_close(st);
+	rmrf(dir);
+}
+
+/* A message the index refuses is left to be scanned, and the others around
+ * it are indexed all the same. */
+TEST(index_refusal_skips_one_message)
+{
+	char *dir = tmpdir();
+	int64_t acct, inbox;
+	struct store *st = open_store(dir, &acct, &inbox);
+	deliver(st, acct, inbox, "first", "harmless words");
+	deliver(st, acct, inbox, "second", "a poisoned body");
+	deliver(st, acct, inbox, "third", "more harmless words");
+	/* An index table that refuses one text, as a damaged index might. */
+	CHECK(sql_int(dir, "DROP TABLE search_body") >= 0);
+	CHECK(sql_int(dir, "CREATE TABLE search_body (t)") >= 0);
+	CHECK(sql_int(dir, "CREATE TRIGGER refuse BEFORE INSERT ON search_body WHEN new.t LIKE '%poisoned%'"
+			   " BEGIN SELECT RAISE(ABORT, 'refused'); END") >= 0);
+	size_t done = 0, pending = 9;
+	CHECK_EQ_INT(store_search_index(st, 1000, &done, &pending), STORE_OK);
+	CHECK_EQ_INT(done, 2);
+	CHECK_EQ_INT(pending, 0);
+	CHECK_EQ_INT(sql_int(dir, "SELECT group_concat(message_id) FROM search_queue WHERE big = 1"), 2);
+	CHECK_EQ_INT(sql_int(dir, "SELECT count(*) FROM search_queue"), 1);
+	CHECK_EQ_INT(sql_int(dir, "SELECT count(*) FROM search_body"), 2);
+	store_close(st);
+	rmrf(dir);
+}
+
 TEST(index_parses_old_messages)
 {
 	char *dir = tmpdir();

@@ -926,12 +926,12 @@ TEST(pins_keep_expunged_until_told)
 	struct store_pin p1 = {0}, p2 = {0};
 	store_pin_add(st, &p1, acct, 0);
 	store_pin_set(&p1, inbox, seen_modseq);
-	CHECK_EQ_INT(store_pins_horizon(st, acct, inbox), seen_modseq);
+	CHECK_EQ_INT(store_pins_horizon(st, acct, inbox, NULL, 0), seen_modseq);
 	store_pin_add(st, &p2, acct, 0);
-	CHECK_EQ_INT(store_pins_horizon(st, acct, inbox), 0);
+	CHECK_EQ_INT(store_pins_horizon(st, acct, inbox, NULL, 0), 0);
 	store_pin_remove(&p2);
 	store_pin_remove(&p2); /* twice is harmless */
-	CHECK_EQ_INT(store_pins_horizon(st, acct + 1, inbox), UINT64_MAX);
+	CHECK_EQ_INT(store_pins_horizon(st, acct + 1, inbox, NULL, 0), UINT64_MAX);
 
 	CHECK_EQ_INT(store_expunge(st, acct, inbox, &ua, 1), STORE_OK);
 	/* Gone from the mailbox, still there for the session. */
@@ -978,13 +978,28 @@ TEST(pins_keep_expunged_until_told)
 	store_release_thread(st);
 	CHECK_EQ_INT(store_message_read(st, acct, mida, 0, b, sizeof b, &got), STORE_NOTFOUND);
 
-	/* An expunge no pin needs frees at once; the caller's own lifted pin
-	 * does not hold it either. */
-	store_pin_set(&p1, inbox, UINT64_MAX);
-	CHECK_EQ_INT(store_expunge(st, acct, inbox, &ub, 1), STORE_OK);
-	CHECK_EQ_INT(test_sql_int(dir, "SELECT count(*) FROM messages"), 0);
-	CHECK_EQ_INT(test_sql_int(dir, "SELECT count(*) FROM expunged"), 0);
+	/* The holder's own expunge, which it reports itself, is not kept for
+	 * it; another one made meanwhile is. */
+	uint32_t uc = test_deliver1(st, acct, inbox, "third\n");
+	CHECK_EQ_INT(store_mailbox_find(st, acct, "INBOX", &m), STORE_OK);
+	store_pin_set(&p1, inbox, m.highestmodseq);
+	store_mailbox_clear(&m);
+	uint32_t own[] = {ub};
+	store_pin_exempt(&p1, own, 1);
+	CHECK_EQ_INT(store_pins_horizon(st, acct, inbox, own, 1), UINT64_MAX);
+	CHECK_EQ_INT(store_expunge(st, acct, inbox, &uc, 1), STORE_OK); /* another session's */
+	CHECK_EQ_INT(store_expunge(st, acct, inbox, own, 1), STORE_OK);
+	store_pin_exempt(&p1, NULL, 0);
+	CHECK_EQ_INT(store_kept_entries(st, acct, inbox, 1, 100, &e, &n), STORE_OK);
+	CHECK_EQ_INT(n, 1);
+	if (n == 1)
+		CHECK_EQ_INT(e[0].uid, uc);
+	free(e);
+	CHECK_EQ_INT(test_sql_int(dir, "SELECT count(*) FROM messages"), 1);
+	/* No pin at all: an expunge frees at once. */
 	store_pin_remove(&p1);
+	CHECK_EQ_INT(test_sql_wait(dir, "SELECT count(*) FROM messages", 0), 0);
+	CHECK_EQ_INT(test_sql_int(dir, "SELECT count(*) FROM expunged"), 0);
 	store_close(st);
 	test_rmrf(dir);
 	free(dir);

@@ -5,6 +5,7 @@
  * are opened without SQLite's own mutexes. */
 #include <assert.h>
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -277,8 +278,19 @@ static int sqlite_exec_retry(struct sqlite_conn *c, const char *sql)
 	}
 }
 
+/* Before the first connection: no global memory statistics, which SQLite
+ * otherwise keeps under one process-wide mutex taken by every allocation of
+ * every connection (the workers' readers and the writer contended for it). */
+static void sqlite_configure_once(void)
+{
+	if (sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0) != SQLITE_OK)
+		log_warn("event=store_config_ignored option=memstatus");
+}
+
 int sqlite_conn_open(const char *path, bool reader, struct sqlite_conn **c_r)
 {
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+	pthread_once(&once, sqlite_configure_once);
 	*c_r = NULL;
 	struct sqlite_conn *c = xcalloc(1, sizeof *c);
 	int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX;
@@ -292,9 +304,11 @@ int sqlite_conn_open(const char *path, bool reader, struct sqlite_conn **c_r)
 	}
 	sqlite3_extended_result_codes(c->db, 1);
 	sqlite3_busy_timeout(c->db, SQLITE_BUSY_TIMEOUT_MS);
-	const char *setup = reader ? "PRAGMA query_only = 1;"
+	/* Temporary tables, indexes and statement journals in memory: on disk
+	 * each savepoint or sort opened, wrote and removed a file. */
+	const char *setup = reader ? "PRAGMA query_only = 1; PRAGMA temp_store = MEMORY;"
 				   : "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;"
-				     " PRAGMA cache_size = -16000;";
+				     " PRAGMA cache_size = -16000; PRAGMA temp_store = MEMORY;";
 	if (sqlite_exec_retry(c, setup) != STORE_OK) {
 		sqlite_conn_close(c);
 		return STORE_ERROR;

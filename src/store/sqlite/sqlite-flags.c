@@ -224,7 +224,7 @@ int sqlite_flags_update(struct store *base, int64_t account_id, int64_t mailbox_
 		return STORE_INVALID;
 	struct sqlite_flags_ctx ctx = {.account_id = account_id, .mailbox_id = mailbox_id, .chg = chg};
 	ctx.uids = sqlite_uids_sorted(uids, n, &ctx.n);
-	int rc = sqlite_submit(sqlite_store_of(base), sqlite_flags_job, &ctx);
+	int rc = sqlite_submit_lazy(sqlite_store_of(base), sqlite_flags_job, &ctx);
 	free(ctx.uids);
 	if (rc == STORE_OK)
 		*r = ctx.r;

@@ -6,9 +6,11 @@
  * costs about two milliseconds per message, far more than storing one, so it
  * never happens inside a delivery's transaction. The thread instead submits
  * short jobs to the writer (at most SQLITE_INDEX_JOB_MS of work each, with a
- * pause between them), and a job makes way as soon as other writes wait, so
- * a delivery waits behind at most one message's indexing; the index is
- * durable like everything else. Searches stay exact meanwhile: what
+ * pause between them), and a job makes way once it has had
+ * SQLITE_INDEX_MIN_MS while other writes wait, so a delivery waits behind a
+ * few milliseconds of indexing at most, and the index keeps up with a steady
+ * stream of new mail. Its commits need no fsync of their own (lost work is
+ * done again). Searches stay exact meanwhile: what
  * is still queued is scanned (sqlite-search.c). The thread stops promptly when
  * the store closes: a job gives up between two messages once asked to. */
 #include <errno.h>
@@ -26,7 +28,8 @@
 #define SQLITE_INDEX_ERROR_MS 10000 /* after a failed job */
 #define SQLITE_INDEX_JOB_MS 50     /* writer time one job may take, give or take one message */
 #define SQLITE_INDEX_PAUSE_MS 10   /* between jobs of a backlog */
-#define SQLITE_INDEX_YIELD_MS 50   /* after a job that made way for other writes */
+#define SQLITE_INDEX_YIELD_MS 20   /* after a job that made way for other writes */
+#define SQLITE_INDEX_MIN_MS 2      /* writer time a job takes even while other writes wait */
 #define SQLITE_INDEX_JOB_MAX 256   /* messages one job looks at */
 /* Longer text (or text that is not UTF-8, where FTS5's character boundaries
  * could differ from the needle's) is scanned by every search instead. */
@@ -47,6 +50,8 @@ struct sqlite_index_job {
 	int64_t after;        /* queue position: ids above this */
 	atomic_bool *halting; /* may be NULL */
 	size_t done;          /* messages indexed, purged, or dropped */
+	int64_t refused;      /* the message the index refused (the job failed) */
+	int64_t started;      /* when the job began (time_mono_ms) */
 	bool more;            /* the job stopped before it ran out of work */
 	bool yielded;         /* ... because other writes were waiting */
 	/* Queued messages without text: stored before the parser existed. */
@@ -61,8 +66,11 @@ static bool sqlite_index_stop_now(struct sqlite_index_job *j, int64_t deadline)
 {
 	if (j->done == 0)
 		return false; /* at least one message per job */
-	if (time_mono_ms() >= deadline || (j->halting != NULL && atomic_load(j->halting)))
+	int64_t now = time_mono_ms();
+	if (now >= deadline || (j->halting != NULL && atomic_load(j->halting)))
 		return true;
+	if (now < j->started + SQLITE_INDEX_MIN_MS)
+		return false;
 	pthread_mutex_lock(&j->st->lock);
 	bool waiting = j->st->queue_head != NULL;
 	pthread_mutex_unlock(&j->st->lock);
@@ -224,20 +232,16 @@ static int sqlite_index_queue(struct sqlite_conn *w, struct sqlite_index_job *j,
 		const char *h = (const char *)sqlite3_column_text(t, 0), *b = (const char *)sqlite3_column_text(t, 1);
 		bool big = hlen + blen > SQLITE_INDEX_MAX_TEXT || (h && !utf8_valid(h, hlen)) ||
 			   (b && !utf8_valid(b, blen));
-		if (!big) {
-			/* A message the index refuses is scanned instead, rather
-			 * than blocking the queue behind it. */
-			rc = sqlite_exec(w, "SAVEPOINT search_message");
-			if (rc == STORE_OK && sqlite_index_put(w, ids[i], t, false) != STORE_OK) {
-				log_warn("event=search_index_refused message=%lld error=\"%s\"", (long long)ids[i],
-					 store_last_error());
-				big = true;
-				for (size_t k = 0; k < w->n_stmts; k++)
-					sqlite3_reset(w->stmts[k].stmt);
-				rc = sqlite_exec(w, "ROLLBACK TO search_message");
-			}
-			if (rc == STORE_OK)
-				rc = sqlite_exec(w, "RELEASE search_message");
+		/* No savepoint per message: FTS5 writes its pending terms out as a
+		 * new segment at every savepoint, which made each message a segment
+		 * of its own (and most of the writer's time under load). A message
+		 * the index refuses fails the whole job instead; the thread marks it
+		 * to be scanned and runs the job again without it. */
+		if (!big && sqlite_index_put(w, ids[i], t, false) != STORE_OK) {
+			log_warn("event=search_index_refused message=%lld error=\"%s\"", (long long)ids[i],
+				 store_last_error());
+			j->refused = ids[i];
+			rc = STORE_ERROR;
 		}
 		sqlite3_reset(t);
 		if (rc != STORE_OK)
@@ -260,7 +264,8 @@ static int sqlite_index_job_run(struct sqlite_store *st, struct sqlite_conn *w, 
 {
 	(void)ch; /* the index is no mailbox change: nobody is notified */
 	struct sqlite_index_job *j = arg;
-	int64_t deadline = time_mono_ms() + SQLITE_INDEX_JOB_MS;
+	j->started = time_mono_ms();
+	int64_t deadline = j->started + SQLITE_INDEX_JOB_MS;
 	j->st = st;
 	j->done = 0;
 	j->more = false;
@@ -269,6 +274,14 @@ static int sqlite_index_job_run(struct sqlite_store *st, struct sqlite_conn *w, 
 	if (rc == STORE_OK && !j->more)
 		rc = sqlite_index_queue(w, j, deadline);
 	return rc;
+}
+
+static void sqlite_index_forget_unparsed(struct sqlite_index_job *j)
+{
+	free(j->unparsed);
+	free(j->unparsed_account);
+	j->unparsed = j->unparsed_account = NULL;
+	j->n_unparsed = 0;
 }
 
 /* Parse what the job found without text (store_message_info keeps the
@@ -289,10 +302,7 @@ static size_t sqlite_index_parse(struct sqlite_store *st, struct sqlite_index_jo
 		}
 	}
 	sqlite_release_thread(&st->base);
-	free(j->unparsed);
-	free(j->unparsed_account);
-	j->unparsed = j->unparsed_account = NULL;
-	j->n_unparsed = 0;
+	sqlite_index_forget_unparsed(j);
 	return parsed;
 }
 
@@ -326,8 +336,23 @@ static bool sqlite_index_has_work(struct sqlite_store *st)
 	return any != 0;
 }
 
+/* Mark a message the index refused: searches scan it instead. */
+static int sqlite_index_refuse_job(struct sqlite_store *st, struct sqlite_conn *w, void *arg, struct sqlite_changes *ch)
+{
+	(void)st;
+	(void)ch;
+	sqlite3_stmt *s = sqlite_stmt(w, "UPDATE search_queue SET big = 1 WHERE message_id = ?");
+	if (s == NULL)
+		return STORE_ERROR;
+	sqlite3_bind_int64(s, 1, *(const int64_t *)arg);
+	return sqlite_step_done(w, s);
+}
+
 /* Run jobs until max messages were handled or nothing is left; *yielded_r
- * (may be NULL) tells whether the last job made way for other writes. */
+ * (may be NULL) tells whether the last job made way for other writes. The
+ * background thread (halting set) also stops at the first job that made way:
+ * it comes back after a pause instead of taking the writer job after job
+ * while sessions write. */
 static int sqlite_index_run(struct sqlite_store *st, size_t max, atomic_bool *halting, size_t *indexed_r,
 			    bool *yielded_r)
 {
@@ -336,14 +361,25 @@ static int sqlite_index_run(struct sqlite_store *st, size_t max, atomic_bool *ha
 	int rc = STORE_OK;
 	while (total < max && !(halting && atomic_load(halting))) {
 		j.max = max - total < SQLITE_INDEX_JOB_MAX ? max - total : SQLITE_INDEX_JOB_MAX;
-		rc = sqlite_submit(st, sqlite_index_job_run, &j);
+		int64_t after = j.after;
+		j.refused = 0;
+		rc = sqlite_submit_lazy(st, sqlite_index_job_run, &j);
+		if (rc != STORE_OK && j.refused != 0) {
+			/* Nothing of the job is left: mark the one and go again. */
+			sqlite_index_forget_unparsed(&j);
+			j.after = after;
+			rc = sqlite_submit_lazy(st, sqlite_index_refuse_job, &j.refused);
+			if (rc == STORE_OK)
+				continue;
+		}
 		if (rc != STORE_OK) {
-			free(j.unparsed);
-			free(j.unparsed_account);
+			sqlite_index_forget_unparsed(&j);
 			break;
 		}
 		total += j.done;
 		size_t parsed = sqlite_index_parse(st, &j);
+		if (halting != NULL && j.yielded)
+			break;
 		if (!j.more) {
 			if (parsed == 0)
 				break;

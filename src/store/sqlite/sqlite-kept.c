@@ -18,8 +18,15 @@
 int sqlite_kept_add(struct sqlite_conn *w, int64_t account_id, int64_t mailbox_id, uint64_t modseq,
 		    const struct store_entry *v, size_t n, struct sqlite_changes *ch)
 {
-	if (w->store == NULL || store_pins_horizon(w->store, account_id, mailbox_id) >= modseq)
-		return STORE_OK; /* no session shows the mailbox from before this expunge */
+	if (w->store == NULL)
+		return STORE_OK;
+	uint32_t *uids = xmalloc((n ? n : 1) * sizeof *uids);
+	for (size_t i = 0; i < n; i++)
+		uids[i] = v[i].uid;
+	uint64_t horizon = store_pins_horizon(w->store, account_id, mailbox_id, uids, n);
+	free(uids);
+	if (horizon >= modseq)
+		return STORE_OK; /* no other session shows the mailbox from before this expunge */
 	for (size_t i = 0; i < n; i++) {
 		sqlite3_stmt *s = sqlite_stmt(w, "INSERT OR REPLACE INTO expunged (account_id, mailbox_id, uid, modseq,"
 						 " message_id, size, flags, kwbits, internal_date, ends_crlf)"
@@ -72,7 +79,7 @@ bool sqlite_kept_due(struct sqlite_store *st)
 {
 	for (size_t i = 0; i < st->n_kept; i++) {
 		const struct sqlite_kept_mailbox *k = &st->kept[i];
-		if (store_pins_horizon(&st->base, k->account_id, k->mailbox_id) >= k->lowest)
+		if (store_pins_horizon(&st->base, k->account_id, k->mailbox_id, NULL, 0) >= k->lowest)
 			return true;
 	}
 	return false;
@@ -147,7 +154,7 @@ int sqlite_kept_release(struct sqlite_store *st, struct sqlite_conn *w)
 	int rc = STORE_OK;
 	for (size_t i = 0; rc == STORE_OK && i < st->n_kept; i++) {
 		const struct sqlite_kept_mailbox *k = &st->kept[i];
-		uint64_t horizon = store_pins_horizon(&st->base, k->account_id, k->mailbox_id);
+		uint64_t horizon = store_pins_horizon(&st->base, k->account_id, k->mailbox_id, NULL, 0);
 		lowest[i] = k->lowest;
 		if (horizon >= k->lowest)
 			rc = kept_release_one(w, k, horizon, &lowest[i]);

@@ -181,7 +181,7 @@ int sqlite_message_info_set(struct store *base, int64_t message_id, const struct
 	if (info == NULL)
 		return STORE_INVALID;
 	struct sqlite_info_set_ctx ctx = {.message_id = message_id, .info = info};
-	return sqlite_submit(sqlite_store_of(base), sqlite_info_set_job, &ctx);
+	return sqlite_submit_lazy(sqlite_store_of(base), sqlite_info_set_job, &ctx);
 }
 
 static char *sqlite_column_dup(sqlite3_stmt *s, int col)

@@ -242,11 +242,15 @@ static bool sqlite_cand_statement(const struct store_text_filter *f, struct sqli
 	}
 	/* The candidates drive the join (CROSS JOIN keeps that order): each is
 	 * looked up in entries by message id, so the cost follows the number of
-	 * candidates, not the size of the mailbox. */
+	 * candidates, not the size of the mailbox. UNION ALL: indexed and queued
+	 * messages are apart but for the moment a text is indexed again (it is
+	 * queued while its purge is pending), and a set to remove duplicates
+	 * from cost more than the scan of the queue itself; the scan skips a
+	 * UID it has just had instead. */
 	struct buf q = {0};
 	buf_appends(&q, "WITH cand(id) AS (");
 	buf_append(&q, buf_head(&c.sql), buf_used(&c.sql));
-	buf_appends(&q, " UNION SELECT message_id FROM search_queue)"
+	buf_appends(&q, " UNION ALL SELECT message_id FROM search_queue)"
 			" SELECT " SQLITE_SEARCH_COLUMNS " FROM cand CROSS JOIN entries e ON e.message_id = cand.id"
 			" WHERE " SQLITE_SEARCH_WHERE);
 	*sql_r = xstrndup(buf_head(&q), buf_used(&q));
@@ -298,9 +302,13 @@ int sqlite_search_scan(struct store *base, int64_t account_id, int64_t mailbox_i
 		for (size_t i = 0; i < b.n_match; i++)
 			sqlite3_bind_text(s, (int)i + SQLITE_SEARCH_FIRST_MATCH, b.match[i], -1, SQLITE_STATIC);
 		int rc;
+		uint32_t last_uid = 0;
 		while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
 			struct store_scan_row row = {.parsed = true};
 			sqlite_entry_row(s, &row.entry);
+			if (row.entry.uid == last_uid)
+				continue; /* a candidate twice over (ORDER BY uid) */
+			last_uid = row.entry.uid;
 			if (scan->want & STORE_SCAN_SENT_DATE) {
 				if (sqlite3_column_type(s, 8) == SQLITE_NULL)
 					row.parsed = false;

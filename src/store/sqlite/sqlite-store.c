@@ -19,6 +19,7 @@ static void sqlite_watch(struct store *base, store_watch_fn *fn, void *ctx);
 const struct store_ops sqlite_store_ops = {
 	.close = sqlite_close,
 	.watch = sqlite_watch,
+	.pins_settle = sqlite_pins_settle,
 	.account_create = sqlite_account_create,
 	.account_delete = sqlite_account_delete,
 	.account_find = sqlite_account_find,
@@ -32,6 +33,7 @@ const struct store_ops sqlite_store_ops = {
 	.mailbox_find = sqlite_mailbox_find,
 	.mailbox_list = sqlite_mailbox_list,
 	.mailbox_get = sqlite_mailbox_get,
+	.mailbox_modseq = sqlite_mailbox_modseq_get,
 	.mailbox_rename = sqlite_mailbox_rename,
 	.subscribe = sqlite_subscribe,
 	.subscriptions = sqlite_subscriptions,
@@ -105,6 +107,7 @@ static void sqlite_store_free(struct sqlite_store *st)
 	pthread_key_delete(st->reader_key);
 	pthread_mutex_destroy(&st->lock);
 	pthread_cond_destroy(&st->work_cond);
+	pthread_cond_destroy(&st->settle_cond);
 	pthread_mutex_destroy(&st->readers_lock);
 	pthread_rwlock_destroy(&st->watchers_lock);
 	free(st->watchers);
@@ -139,10 +142,12 @@ int store_open_sqlite(const char *dir, bool group_commit, struct store **st_r, c
 	st->db_path = xasprintf("%s/roost.db", dir);
 	st->sock_path = xasprintf("%s/notify.sock", dir);
 	st->group_commit = group_commit;
+	st->commit_durable = true; /* sqlite_conn_open sets synchronous = FULL */
 	st->notify_fd = -1;
 	st->listen_fd = -1;
 	pthread_mutex_init(&st->lock, NULL);
 	pthread_cond_init(&st->work_cond, NULL);
+	pthread_cond_init(&st->settle_cond, NULL);
 	pthread_mutex_init(&st->readers_lock, NULL);
 	pthread_rwlock_init(&st->watchers_lock, NULL);
 	int err = pthread_key_create(&st->reader_key, NULL);

@@ -105,6 +105,7 @@ struct sqlite_job {
 	int result;
 	char *error; /* allocated text when result is STORE_ERROR */
 	sem_t done; /* posted once the job's batch has committed or failed */
+	bool lazy;  /* need not be on disk before the caller is answered */
 	struct sqlite_changes changes;
 	struct sqlite_job *next;
 };
@@ -127,6 +128,10 @@ struct sqlite_store {
 	bool writer_started;
 	pthread_mutex_t lock;
 	pthread_cond_t work_cond; /* the writer waits for jobs */
+	/* Writer rounds (a batch, or a release alone) begun and ended, under
+	 * lock; sqlite_pins_settle waits on settle_cond for the one running. */
+	uint64_t rounds_begun, rounds_done;
+	pthread_cond_t settle_cond;
 	struct sqlite_job *queue_head, *queue_tail;
 	bool stopping;
 
@@ -153,6 +158,8 @@ struct sqlite_store {
 	 * the lowest modseq kept in each; only the writer thread touches them. */
 	struct sqlite_kept_mailbox *kept;
 	size_t n_kept, cap_kept;
+	/* The writer's synchronous setting: FULL (true) or NORMAL (sqlite_submit_lazy). */
+	bool commit_durable;
 };
 
 struct sqlite_kept_mailbox {
@@ -203,6 +210,13 @@ void sqlite_writer_stop(struct sqlite_store *st);
 /* Queue a job, wait until its batch committed (or failed) and return its
  * result; the error text is moved to this thread's store_last_error(). */
 int sqlite_submit(struct sqlite_store *st, sqlite_job_fn *fn, void *ctx);
+void sqlite_pins_settle(struct store *base);
+/* The same for a write its caller need not have on disk before answering
+ * (flag changes, work that can be done again): a batch of only such jobs
+ * commits without waiting for the fsync (synchronous=NORMAL). It is on disk
+ * with the next durable commit at the latest, the WAL being written in order;
+ * a power loss before that may undo it, a crash of the process does not. */
+int sqlite_submit_lazy(struct sqlite_store *st, sqlite_job_fn *fn, void *ctx);
 void sqlite_changes_add(struct sqlite_changes *ch, int64_t account_id, int64_t mailbox_id, uint64_t modseq);
 /* Note that the transaction kept expunged entries from modseq on. */
 void sqlite_changes_kept(struct sqlite_changes *ch, int64_t account_id, int64_t mailbox_id, uint64_t modseq);
@@ -312,6 +326,7 @@ int sqlite_mailbox_delete(struct store *base, int64_t account_id, const char *na
 int sqlite_mailbox_find(struct store *base, int64_t account_id, const char *name, struct store_mailbox *r);
 int sqlite_mailbox_list(struct store *base, int64_t account_id, struct store_mailbox **r, size_t *n_r);
 int sqlite_mailbox_get(struct store *base, int64_t account_id, int64_t mailbox_id, struct store_mailbox *r);
+int sqlite_mailbox_modseq_get(struct store *base, int64_t account_id, int64_t mailbox_id, uint64_t *modseq_r);
 int sqlite_mailbox_rename(struct store *base, int64_t account_id, const char *from, const char *to);
 int sqlite_subscribe(struct store *base, int64_t account_id, const char *name, bool on);
 int sqlite_subscriptions(struct store *base, int64_t account_id, char ***names_r, size_t *n_r);

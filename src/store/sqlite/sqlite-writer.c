@@ -2,7 +2,9 @@
  * publishes. Callers queue a job and sleep; the writer takes every queued job,
  * runs each in its own SAVEPOINT inside one BEGIN IMMEDIATE transaction and
  * commits them with one fsync (group commit). No caller is woken with success
- * before COMMIT returned OK. After a commit the changed mailboxes go to the
+ * before COMMIT returned OK; a batch of only lazy jobs (sqlite_submit_lazy)
+ * commits without waiting for the fsync, and the next batch that does wait
+ * takes it to disk as well. After a commit the changed mailboxes go to the
  * watchers and, as a datagram, to DIR/notify.sock for a server in another
  * process; store_listen_external() receives those datagrams. */
 #include <errno.h>
@@ -98,6 +100,18 @@ static void sqlite_job_finish(struct sqlite_job *j, int result)
 		j->error = xstrdup(store_last_error());
 }
 
+/* Whether the next commit waits for the fsync: set outside a transaction,
+ * only when it changes. */
+static int sqlite_durable(struct sqlite_store *st, bool durable)
+{
+	if (st->commit_durable == durable)
+		return STORE_OK;
+	int rc = sqlite_exec(st->writer, durable ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL");
+	if (rc == STORE_OK)
+		st->commit_durable = durable;
+	return rc;
+}
+
 /* BEGIN IMMEDIATE takes the write lock up front, so a busy database shows
  * here (where retrying is safe) and not halfway through a job. */
 static int sqlite_begin(struct sqlite_conn *w)
@@ -161,7 +175,7 @@ static void sqlite_release_in(struct sqlite_store *st, struct sqlite_conn *w)
 static void sqlite_release_alone(struct sqlite_store *st)
 {
 	struct sqlite_conn *w = st->writer;
-	if (sqlite_begin(w) != STORE_OK)
+	if (sqlite_durable(st, false) != STORE_OK || sqlite_begin(w) != STORE_OK)
 		return;
 	sqlite_release_in(st, w);
 	if (sqlite_exec(w, "COMMIT") != STORE_OK) {
@@ -175,7 +189,10 @@ static void sqlite_release_alone(struct sqlite_store *st)
 static void sqlite_run_batch(struct sqlite_store *st, struct sqlite_job *batch, struct sqlite_changes *ch)
 {
 	struct sqlite_conn *w = st->writer;
-	if (sqlite_begin(w) != STORE_OK) {
+	bool durable = false;
+	for (const struct sqlite_job *j = batch; j != NULL && !durable; j = j->next)
+		durable = !j->lazy;
+	if (sqlite_durable(st, durable) != STORE_OK || sqlite_begin(w) != STORE_OK) {
 		sqlite_batch_fail(w, batch);
 		return;
 	}
@@ -225,6 +242,25 @@ static void sqlite_run_batch(struct sqlite_store *st, struct sqlite_job *batch, 
 		}
 }
 
+/* Under st->lock. */
+static void sqlite_round_done(struct sqlite_store *st)
+{
+	st->rounds_done = st->rounds_begun;
+	pthread_cond_broadcast(&st->settle_cond);
+}
+
+void sqlite_pins_settle(struct store *base)
+{
+	struct sqlite_store *st = sqlite_store_of(base);
+	if (st->writer_started && pthread_equal(pthread_self(), st->writer_thread))
+		return;
+	pthread_mutex_lock(&st->lock);
+	uint64_t until = st->rounds_begun;
+	while (st->rounds_done < until)
+		pthread_cond_wait(&st->settle_cond, &st->lock);
+	pthread_mutex_unlock(&st->lock);
+}
+
 static void *sqlite_writer_main(void *arg)
 {
 	struct sqlite_store *st = arg;
@@ -247,14 +283,17 @@ static void *sqlite_writer_main(void *arg)
 			}
 			if (pthread_cond_timedwait(&st->work_cond, &st->lock, &until) == ETIMEDOUT &&
 			    st->queue_head == NULL && sqlite_kept_due(st)) {
+				st->rounds_begun++;
 				pthread_mutex_unlock(&st->lock);
 				sqlite_release_alone(st);
 				pthread_mutex_lock(&st->lock);
+				sqlite_round_done(st);
 			}
 		}
 		if (st->queue_head == NULL)
 			break;
 		struct sqlite_job *batch = st->queue_head;
+		st->rounds_begun++;
 		if (st->group_commit) {
 			st->queue_head = st->queue_tail = NULL;
 		} else {
@@ -282,6 +321,7 @@ static void *sqlite_writer_main(void *arg)
 		}
 		sqlite_notify_send(st, &ch);
 		pthread_mutex_lock(&st->lock);
+		sqlite_round_done(st);
 	}
 	pthread_mutex_unlock(&st->lock);
 	free(ch.v);
@@ -309,11 +349,11 @@ void sqlite_writer_stop(struct sqlite_store *st)
 	st->writer_started = false;
 }
 
-int sqlite_submit(struct sqlite_store *st, sqlite_job_fn *fn, void *ctx)
+static int sqlite_submit_job(struct sqlite_store *st, sqlite_job_fn *fn, void *ctx, bool lazy)
 {
 	if (st->writer_started && pthread_equal(pthread_self(), st->writer_thread))
 		return store_set_error("store write called from the writer thread (a watcher may not call the store)");
-	struct sqlite_job job = {.fn = fn, .ctx = ctx, .result = SQLITE_JOB_PENDING};
+	struct sqlite_job job = {.fn = fn, .ctx = ctx, .result = SQLITE_JOB_PENDING, .lazy = lazy};
 	pthread_mutex_lock(&st->lock);
 	if (st->stopping) {
 		pthread_mutex_unlock(&st->lock);
@@ -336,6 +376,16 @@ int sqlite_submit(struct sqlite_store *st, sqlite_job_fn *fn, void *ctx)
 		free(job.error);
 	}
 	return job.result;
+}
+
+int sqlite_submit(struct sqlite_store *st, sqlite_job_fn *fn, void *ctx)
+{
+	return sqlite_submit_job(st, fn, ctx, false);
+}
+
+int sqlite_submit_lazy(struct sqlite_store *st, sqlite_job_fn *fn, void *ctx)
+{
+	return sqlite_submit_job(st, fn, ctx, true);
 }
 
 /* --- receiving other processes' notifications --- */
