@@ -6,6 +6,12 @@
 #  - IMAP with a 100,000-message INBOX: SELECT, UID FETCH FLAGS, FETCH ENVELOPE
 #    (first time and repeated), UID SEARCH SUBJECT and BODY, STORE +FLAGS, and
 #    memory per IDLE connection;
+#  - many IMAP clients at once (bench/imap-mixed): several clients per user
+#    on shared INBOXes, each sending a mail client's mix of commands, with
+#    long-lived sessions and with a login every few commands; operations per
+#    second per command and every malformed answer, NO, BAD, EXPUNGEISSUED for
+#    a message still shown, and stall over 1 s, both servers on their default
+#    password scheme and fsync policy;
 #  - SMTP and LMTP delivery rates (Postfix's smtp-source, 4 KB messages, 1 and
 #    50 parallel sessions) against Dovecot's LMTP, fsync on for both, into an
 #    empty INBOX and into one that already holds 100,000 messages, with
@@ -27,8 +33,12 @@
 # (100000 messages already in the big INBOX), BENCH_SMTP_BIG_DOVECOT (1000
 # messages for Dovecot's run into it: about 15/s here), BENCH_SMTP_WORKERS ("16 32":
 # server.workers values for extra Roost runs at 50 sessions; empty for none),
-# BENCH_SKIP_STORE=1, BENCH_SKIP_POP3=1, BENCH_SKIP_IMAP=1, BENCH_SKIP_SMTP=1
-# (skip that part). BENCH_ROOST and BENCH_BIN (default build/roost and
+# BENCH_MIXED_CLIENTS ("10 50": concurrent clients of each mixed-load run; add 200
+# for the issue's third figure), BENCH_MIXED_SECONDS (15 per run; 600 for
+# ten-minute runs), BENCH_MIXED_PROFILES ("long churn"), BENCH_MIXED_USERS (20),
+# BENCH_MIXED_MSGS (100 messages per INBOX to start with),
+# BENCH_SKIP_STORE=1, BENCH_SKIP_POP3=1, BENCH_SKIP_IMAP=1, BENCH_SKIP_MIXED=1,
+# BENCH_SKIP_SMTP=1 (skip that part). BENCH_ROOST and BENCH_BIN (default build/roost and
 # build/bench) run other builds of the server and of the C load programs.
 set -euo pipefail
 
@@ -55,6 +65,14 @@ N_IMAP_BIG_IDLE=${BENCH_IMAP_BIG_IDLE:-50}
 N_IMAP_BIG_IDLE_ROOST=${BENCH_IMAP_BIG_IDLE_ROOST:-1000}
 SKIP_POP3=${BENCH_SKIP_POP3:-0}
 SKIP_IMAP=${BENCH_SKIP_IMAP:-0}
+SKIP_MIXED=${BENCH_SKIP_MIXED:-0}
+MIXED_CLIENTS=${BENCH_MIXED_CLIENTS:-10 50}
+MIXED_SECONDS=${BENCH_MIXED_SECONDS:-15}
+MIXED_PROFILES=${BENCH_MIXED_PROFILES:-long churn}
+MIXED_USERS=${BENCH_MIXED_USERS:-20}
+MIXED_MSGS=${BENCH_MIXED_MSGS:-100}
+MIXED=$BIN/imap-mixed
+MIXED_FAILED=0
 N_SMTP=${BENCH_SMTP_MSGS:-5000}
 N_SMTP_1=${BENCH_SMTP_MSGS_1:-1000}
 N_SMTP_BIG=${BENCH_SMTP_BIG:-100000}
@@ -146,6 +164,7 @@ cleanup() {
 	[ -d "$TMP/dovecot" ] && "$DOVECOT_SH" stop "$TMP/dovecot" 2>/dev/null || true
 	[ -d "$TMP/dovecot-imap" ] && "$DOVECOT_SH" stop "$TMP/dovecot-imap" 2>/dev/null || true
 	[ -d "$TMP/dovecot-lmtp" ] && "$DOVECOT_SH" stop "$TMP/dovecot-lmtp" 2>/dev/null || true
+	[ -d "$TMP/dovecot-mixed" ] && "$DOVECOT_SH" stop "$TMP/dovecot-mixed" 2>/dev/null || true
 	[ -n "$SINK_PID" ] && kill "$SINK_PID" 2>/dev/null || true
 	rm -rf "$TMP"
 	exit $rc
@@ -679,6 +698,86 @@ bench_imap() {
 	say "   buffers are not included for either)"
 }
 
+# --- many IMAP clients at once ----------------------------------------------------
+
+# One imap-mixed run; prints "OPS_PER_S CPU_MS_PER_1000_OPS FAILURES ERRORS"
+# and keeps the whole output in TMP/mixed.KIND.PROFILE.N.
+mixed_run() { # KIND PORT PROFILE CLIENTS
+	local out=$TMP/mixed.$1.$3.$4 c0 c1 rc=0
+	c0=$(cpu_ms_of "$1")
+	"$MIXED" run "$2" 'mix%d' "$MIXED_USERS" "$PASSWORD" --profile "$3" --clients "$4" \
+		--seconds "$MIXED_SECONDS" --seed 1 >"$out" 2>&1 || rc=$?
+	c1=$(cpu_ms_of "$1")
+	[ $rc -le 2 ] || { tail -5 "$out" >&2; die "imap-mixed against $1 could not run (status $rc)"; }
+	grep -q '^result ' "$out" || { tail -5 "$out" >&2; die "imap-mixed against $1 printed no result"; }
+	awk -v cpu=$((c1 - c0)) '/^result / {
+		for (i = 2; i <= NF; i++) { split($i, kv, "="); r[kv[1]] = kv[2] }
+	}
+	/^failures: / { f = $0; sub(/^failures: /, "", f) }
+	END { printf "%s %.0f %s %s\n", r["ops_per_s"], (r["ops"] > 0 ? cpu * 1000 / r["ops"] : 0), r["errors"], f }' "$out"
+}
+
+bench_mixed() {
+	local version
+	version=$(dovecot --version | cut -d' ' -f1)
+	say "== many IMAP clients at once: Roost vs Dovecot $version (bench/imap-mixed) =="
+	DOVECOT_DIR=$TMP/dovecot-mixed
+	local max_clients=0 n
+	for n in $MIXED_CLIENTS; do [ "$n" -le "$max_clients" ] || max_clients=$n; done
+	MAXCONN=$((max_clients + 10))
+	# Each server on its default: Roost hashes with yescrypt (roost user add),
+	# Dovecot's passwd-file holds the plain password, and it keeps its default
+	# mail_fsync = optimized (no fsync for flag changes, like Roost).
+	mkdir -p "$TMP/roost-mixed" "$DOVECOT_DIR/mail"
+	local i
+	for i in $(seq 0 $((MIXED_USERS - 1))); do
+		echo "mix$i:{PLAIN}$PASSWORD"
+		mkdir -p "$DOVECOT_DIR/mail/mix$i/Maildir/"{cur,new,tmp}
+	done >"$DOVECOT_DIR.passwd"
+	chown -R nobody:nogroup "$DOVECOT_DIR/mail"
+	seq 0 $((MIXED_USERS - 1)) |
+		xargs -I{} sh -c 'echo "$1" | "$2" user add "mix$3" --data "$4" >/dev/null' sh "$PASSWORD" "$ROOST" {} "$TMP/roost-mixed"
+	start_roost "$TMP/roost-mixed" --set imap.listen=127.0.0.1:"$RPORT"
+	DOVECOT_FSYNC=optimized start_dovecot "$DPORT" imap
+	"$MIXED" fill "$RPORT" 'mix%d' "$MIXED_USERS" "$PASSWORD" "$MIXED_MSGS" >/dev/null 2>"$TMP/mixed.fill" ||
+		{ cat "$TMP/mixed.fill" >&2; die "imap-mixed fill into roost failed"; }
+	"$MIXED" fill "$DPORT" 'mix%d' "$MIXED_USERS" "$PASSWORD" "$MIXED_MSGS" >/dev/null 2>"$TMP/mixed.fill" ||
+		{ cat "$TMP/mixed.fill" >&2; die "imap-mixed fill into dovecot failed"; }
+	say "$MIXED_USERS users, $MIXED_MSGS messages in each INBOX to start with (kept between 20 and 400), clients"
+	say "spread over the users (several on each INBOX), $MIXED_SECONDS s per run, the runs one after the other on the same"
+	say "mailboxes; long: one login per client; churn: LOGIN, SELECT, 1-5 commands, LOGOUT, again."
+	say "ratio = roost ops/s / dovecot ops/s; cpu = server CPU ms per 1000 operations; failures counted by imap-mixed"
+	printf '%-8s %7s %11s %11s %7s %8s %15s   %s\n' profile clients "roost op/s" "dovecot" ratio target "cpu r/d" failures
+	local prof r d target
+	for prof in $MIXED_PROFILES; do
+		for n in $MIXED_CLIENTS; do
+			r=$(mixed_run roost "$RPORT" "$prof" "$n")
+			d=$(mixed_run dovecot "$DPORT" "$prof" "$n")
+			target=2
+			[ "$prof" = churn ] && target=5
+			echo "$r|$d" | awk -F'|' -v p="$prof" -v n="$n" -v t="$target" '{
+				split($1, r, " "); split($2, d, " ")
+				rf = $1; sub(/^[^ ]+ [^ ]+ [^ ]+ /, "", rf)
+				df = $2; sub(/^[^ ]+ [^ ]+ [^ ]+ /, "", df)
+				ratio = d[1] > 0 ? r[1] / d[1] : 0
+				printf "%-8s %7d %11.0f %11.0f %6.2fx %8s %7d/%-7d   roost: %s\n", p, n, r[1], d[1], ratio,
+					(ratio >= t ? "[met]" : "[MISSED]"), r[2], d[2], (r[3] == 0 ? "none" : rf)
+				if (d[3] != 0)
+					printf "%56s dovecot: %s\n", "", df
+			}'
+			[ "$(echo "$r" | cut -d' ' -f3)" = 0 ] || {
+				MIXED_FAILED=1
+				grep -m 5 '^imap-mixed: ' "$TMP/mixed.roost.$prof.$n" | cut -c1-300 | sed 's/^/  /'
+			}
+		done
+	done
+	say "targets: 2x Dovecot with long-lived sessions, 5x with login churn; zero failures for Roost"
+	say "per-command rates and latencies: the runs' tables, e.g. roost long $max_clients clients:"
+	sed -n '/^command/,/^total/p' "$TMP/mixed.roost.long.$max_clients" 2>/dev/null | sed 's/^/  /'
+	stop_dovecot
+	stop_roost
+}
+
 # --- SMTP and LMTP delivery ------------------------------------------------------
 
 SMTP_FROM=sender@example.net
@@ -919,7 +1018,12 @@ if [ "$SKIP_IMAP" != 1 ]; then
 	bench_imap
 	say ""
 fi
+if [ "$SKIP_MIXED" != 1 ]; then
+	bench_mixed
+	say ""
+fi
 if [ "$SKIP_SMTP" != 1 ]; then
 	bench_smtp
 fi
 [ "$IMAP_FAILED" = 0 ] || die "an IMAP answer was not what was expected (see WRONG above)"
+[ "$MIXED_FAILED" = 0 ] || die "imap-mixed counted failures in Roost's answers (see above)"
