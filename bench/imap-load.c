@@ -51,7 +51,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -287,25 +286,11 @@ static void il_greeting(struct il_conn *c)
 		load_die("greeting: \"%.200s\"", c->head);
 }
 
-/* A quoted string argument (the names and passwords here need no literal). */
-static void il_quote(char *out, size_t cap, const char *s)
-{
-	size_t o = 0;
-	out[o++] = '"';
-	for (; *s && o + 3 < cap; s++) {
-		if (*s == '"' || *s == '\\')
-			out[o++] = '\\';
-		out[o++] = *s;
-	}
-	out[o++] = '"';
-	out[o] = '\0';
-}
-
 static void il_login(struct il_conn *c, const char *user, const char *pass)
 {
 	char cmd[1100], qu[520], qp[520];
-	il_quote(qu, sizeof qu, user);
-	il_quote(qp, sizeof qp, pass);
+	load_imap_quote(qu, sizeof qu, user);
+	load_imap_quote(qp, sizeof qp, pass);
 	snprintf(cmd, sizeof cmd, "LOGIN %s %s", qu, qp);
 	if (il_command(c, cmd, NULL, NULL) != 0)
 		load_die("LOGIN as %s: server said \"%.200s\"", user, c->head);
@@ -457,20 +442,14 @@ static int il_idle(int argc, char **argv)
 	long batch = argc > 5 ? atol(argv[5]) : 64;
 	if (n < 1 || n > 200000 || batch < 1)
 		load_die("bad N or BATCH");
-	struct rlimit rl;
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < (rlim_t)n + 64) {
-		rl.rlim_cur = rl.rlim_max;
-		setrlimit(RLIMIT_NOFILE, &rl);
-		if (rl.rlim_cur < (rlim_t)n + 64)
-			load_die("need %ld file descriptors, ulimit -n allows %llu", n + 64, (unsigned long long)rl.rlim_cur);
-	}
+	load_need_fds(n);
 	struct il_conn *cs = calloc((size_t)n, sizeof *cs);
 	if (cs == NULL)
 		load_die("out of memory");
 	struct il_mem before = il_measure(pidscmd);
 	double t0 = load_now_ms();
 	char cmd[1200], qu[520], qp[520], user[512];
-	il_quote(qp, sizeof qp, pass);
+	load_imap_quote(qp, sizeof qp, pass);
 	for (long b = 0; b < n; b += batch) {
 		long e = b + batch < n ? b + batch : n;
 		/* Each step goes to the whole batch before its answers are read,
@@ -479,7 +458,7 @@ static int il_idle(int argc, char **argv)
 			il_open(&cs[i], port, IL_IDLE_BUF, true);
 			il_greeting(&cs[i]);
 			snprintf(user, sizeof user, userfmt, i);
-			il_quote(qu, sizeof qu, user);
+			load_imap_quote(qu, sizeof qu, user);
 			int len = snprintf(cmd, sizeof cmd, "a1 LOGIN %s %s\r\n", qu, qp);
 			il_send(&cs[i], cmd, (size_t)len);
 		}

@@ -94,7 +94,6 @@
 #include <pthread.h>
 #include <signal.h>
 #include <strings.h>
-#include <sys/resource.h>
 
 #define LOAD_PROG "imap-mixed"
 #include "load-common.h"
@@ -1298,18 +1297,24 @@ static bool p_response(struct im_p *p, struct im_resp *r)
 
 /* --- the session's view, as the server told it ------------------------------------ */
 
+/* Room for n UIDs. */
+static void im_view_reserve(struct im_view *v, size_t n)
+{
+	if (n <= v->cap)
+		return;
+	size_t ncap = v->cap ? v->cap : 256;
+	while (ncap < n)
+		ncap *= 2;
+	uint32_t *nu = realloc(v->uids, ncap * sizeof *nu);
+	if (nu == NULL)
+		load_die("out of memory");
+	v->uids = nu;
+	v->cap = ncap;
+}
+
 static void im_view_reset(struct im_view *v, size_t n)
 {
-	if (n > v->cap) {
-		size_t ncap = v->cap ? v->cap : 256;
-		while (ncap < n)
-			ncap *= 2;
-		uint32_t *nu = realloc(v->uids, ncap * sizeof *nu);
-		if (nu == NULL)
-			load_die("out of memory");
-		v->uids = nu;
-		v->cap = ncap;
-	}
+	im_view_reserve(v, n);
 	memset(v->uids, 0, n * sizeof *v->uids);
 	v->n = v->unknown = n;
 }
@@ -1317,16 +1322,7 @@ static void im_view_reset(struct im_view *v, size_t n)
 static void im_view_grow(struct im_view *v, size_t n)
 {
 	size_t old = v->n, unknown = v->unknown;
-	if (n > v->cap) {
-		size_t ncap = v->cap ? v->cap : 256;
-		while (ncap < n)
-			ncap *= 2;
-		uint32_t *nu = realloc(v->uids, ncap * sizeof *nu);
-		if (nu == NULL)
-			load_die("out of memory");
-		v->uids = nu;
-		v->cap = ncap;
-	}
+	im_view_reserve(v, n);
 	memset(v->uids + old, 0, (n - old) * sizeof *v->uids);
 	v->n = n;
 	v->unknown = unknown + (n - old);
@@ -1734,20 +1730,6 @@ static struct im_req im_seqs(uint32_t lo, uint32_t hi)
 	return (struct im_req){false, lo, hi};
 }
 
-/* A quoted string argument. */
-static void im_quote(char *out, size_t cap, const char *s)
-{
-	size_t o = 0;
-	out[o++] = '"';
-	for (; *s && o + 3 < cap; s++) {
-		if (*s == '"' || *s == '\\')
-			out[o++] = '\\';
-		out[o++] = *s;
-	}
-	out[o++] = '"';
-	out[o] = '\0';
-}
-
 /* USERFMT with its one number conversion (%d, %i, %u, %ld, %lu) filled in. */
 static bool im_user_name(const char *fmt, long idx, char *out, size_t cap)
 {
@@ -1911,8 +1893,8 @@ static void im_set_user(struct im_client *cl, long idx)
 		load_die("USERFMT must hold one %%d (or %%ld, %%u)");
 	if (strcmp(before, cl->user) != 0)
 		cl->uidvalidity = 0; /* another user's INBOX: its own UIDVALIDITY */
-	im_quote(cl->quser, sizeof cl->quser, cl->user);
-	im_quote(cl->qpass, sizeof cl->qpass, g_cfg.pass);
+	load_imap_quote(cl->quser, sizeof cl->quser, cl->user);
+	load_imap_quote(cl->qpass, sizeof cl->qpass, g_cfg.pass);
 }
 
 /* SELECT INBOX, then every UID and flag. */
@@ -2238,17 +2220,6 @@ static void im_positional(int argc, char **argv, int want, const char *usage)
 		load_die("USERFMT must hold one %%d (or %%ld, %%u)");
 }
 
-static void im_files(long n)
-{
-	struct rlimit rl;
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < (rlim_t)n + 64) {
-		rl.rlim_cur = rl.rlim_max;
-		setrlimit(RLIMIT_NOFILE, &rl);
-		if (rl.rlim_cur < (rlim_t)n + 64)
-			load_die("need %ld file descriptors, ulimit -n allows %llu", n + 64, (unsigned long long)rl.rlim_cur);
-	}
-}
-
 /* Start a thread per client; wait (bounded) until all have finished.
  * Returns how many did not finish in time. */
 static int im_threads(struct im_client *cls, int n, void *(*fn)(void *), double until)
@@ -2298,7 +2269,7 @@ static int im_run(int argc, char **argv)
 				     "[--seed N] [--min-msgs N] [--max-msgs N] [--stall-ms MS]");
 	im_options(argc - 4, argv + 4);
 	signal(SIGPIPE, SIG_IGN);
-	im_files(g_cfg.clients);
+	load_need_fds(g_cfg.clients);
 	int n = g_cfg.clients;
 	struct im_client *cls = im_alloc((size_t)n * sizeof *cls);
 	for (int k = 0; k < n; k++)

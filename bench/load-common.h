@@ -1,6 +1,6 @@
 /* What the benchmark programs share: ending with one line on stderr, a
  * monotonic clock in milliseconds, a loopback TCP connection with timeouts,
- * and writing a whole buffer. Each program is one .c file that defines
+ * writing a whole buffer, enough file descriptors, and IMAP's quoted strings. Each program is one .c file that defines
  * LOAD_PROG (its name, for messages) and includes this. */
 #ifndef ROOST_BENCH_LOAD_COMMON_H
 #define ROOST_BENCH_LOAD_COMMON_H
@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <time.h>
@@ -74,6 +75,34 @@ static inline void load_send_all(int fd, const char *data, size_t len)
 		data += n;
 		len -= (size_t)n;
 	}
+}
+
+/* Raise the descriptor limit to the hard one if n connections (and a few
+ * more) need it. */
+static inline void load_need_fds(long n)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < (rlim_t)n + 64) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+		if (rl.rlim_cur < (rlim_t)n + 64)
+			load_die("need %ld file descriptors, ulimit -n allows %llu", n + 64, (unsigned long long)rl.rlim_cur);
+	}
+}
+
+/* s as an IMAP quoted string into out (the names and passwords the
+ * programs send need no literal). */
+static inline void load_imap_quote(char *out, size_t cap, const char *s)
+{
+	size_t o = 0;
+	out[o++] = '"';
+	for (; *s && o + 3 < cap; s++) {
+		if (*s == '"' || *s == '\\')
+			out[o++] = '\\';
+		out[o++] = *s;
+	}
+	out[o++] = '"';
+	out[o] = '\0';
 }
 
 #endif

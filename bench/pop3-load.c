@@ -37,7 +37,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -254,13 +253,7 @@ static int pl_idle(int argc, char **argv)
 	const char *userfmt = argc == 5 ? argv[3] : NULL, *pass = argc == 5 ? argv[4] : NULL;
 	if (n < 1 || n > 100000)
 		load_die("bad N");
-	struct rlimit rl;
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < (rlim_t)n + 64) {
-		rl.rlim_cur = rl.rlim_max;
-		setrlimit(RLIMIT_NOFILE, &rl);
-		if (rl.rlim_cur < (rlim_t)n + 64)
-			load_die("need %ld file descriptors, ulimit -n allows %llu", n + 64, (unsigned long long)rl.rlim_cur);
-	}
+	load_need_fds(n);
 	struct pl_conn *cs = calloc((size_t)n, sizeof *cs);
 	if (cs == NULL)
 		load_die("out of memory");

@@ -266,7 +266,7 @@ int imap_view_sync(struct imap_session *s, bool allow_expunge, uint64_t skip_mod
 		v->modseq = highest;
 	/* Expunges kept pending are still owed to the client: until they are
 	 * reported the pin stays where it was. */
-	if (v->n_pending == 0)
+	if (v->n_pending == 0 && s->pin.modseq != v->modseq)
 		store_pin_set(&s->pin, v->mailbox_id, v->modseq);
 	free(e);
 	free(gone);

@@ -488,8 +488,8 @@ void store_snapshot_put(struct store_snapshot *s);
  * before the caller reads the mailbox, so that nothing it is about to see
  * can be freed in between; mailbox_id 0 pins every mailbox of the account
  * (while the caller does not know yet which one). store_pin_set says which
- * mailbox and up to where the client knows (UINT64_MAX while the caller's
- * own expunge runs, which it reports itself right after);
+ * mailbox and up to where the client knows (UINT64_MAX once the caller
+ * will read no more, e.g. a POP3 session applying its deletions);
  * store_pin_remove when done (harmless on a pin never added).
  * store_pin_exempt names the UIDs (ascending, the caller's array, until it
  * clears them with n = 0) of the holder's own expunge or move, which it

@@ -18,9 +18,9 @@
 int sqlite_kept_add(struct sqlite_conn *w, int64_t account_id, int64_t mailbox_id, uint64_t modseq,
 		    const struct store_entry *v, size_t n, struct sqlite_changes *ch)
 {
-	if (w->store == NULL)
+	if (w->store == NULL || n == 0)
 		return STORE_OK;
-	uint32_t *uids = xmalloc((n ? n : 1) * sizeof *uids);
+	uint32_t *uids = xmalloc(n * sizeof *uids);
 	for (size_t i = 0; i < n; i++)
 		uids[i] = v[i].uid;
 	uint64_t horizon = store_pins_horizon(w->store, account_id, mailbox_id, uids, n);
@@ -46,8 +46,7 @@ int sqlite_kept_add(struct sqlite_conn *w, int64_t account_id, int64_t mailbox_i
 		if (sqlite_step_done(w, s) != STORE_OK)
 			return STORE_ERROR;
 	}
-	if (n > 0)
-		sqlite_changes_kept(ch, account_id, mailbox_id, modseq);
+	sqlite_changes_kept(ch, account_id, mailbox_id, modseq);
 	return STORE_OK;
 }
 

@@ -475,15 +475,9 @@ int sqlite_mailbox_get(struct store *base, int64_t account_id, int64_t mailbox_i
 
 int sqlite_mailbox_modseq_get(struct store *base, int64_t account_id, int64_t mailbox_id, uint64_t *modseq_r)
 {
-	*modseq_r = 0;
 	struct sqlite_conn *c = sqlite_reader(sqlite_store_of(base));
-	sqlite3_stmt *s = c ? sqlite_stmt(c, "SELECT highestmodseq FROM mailboxes WHERE account_id = ? AND id = ?") : NULL;
-	if (s == NULL)
-		return STORE_ERROR;
-	sqlite3_bind_int64(s, 1, account_id);
-	sqlite3_bind_int64(s, 2, mailbox_id);
 	int64_t modseq = 0;
-	int rc = sqlite_step_int64(c, s, &modseq);
+	int rc = c ? sqlite_mailbox_modseq(c, account_id, mailbox_id, &modseq) : STORE_ERROR;
 	*modseq_r = (uint64_t)modseq;
 	return rc;
 }

@@ -23,8 +23,7 @@ static uint32_t sqlite_deleted_of(uint32_t flags)
 	return (flags & STORE_FLAG_DELETED) ? 1 : 0;
 }
 
-/* The current HIGHESTMODSEQ of a mailbox, or STORE_NOTFOUND. */
-static int sqlite_mailbox_modseq(struct sqlite_conn *c, int64_t account_id, int64_t mailbox_id, int64_t *modseq_r)
+int sqlite_mailbox_modseq(struct sqlite_conn *c, int64_t account_id, int64_t mailbox_id, int64_t *modseq_r)
 {
 	sqlite3_stmt *s = sqlite_stmt(c, "SELECT highestmodseq FROM mailboxes WHERE account_id = ? AND id = ?");
 	if (s == NULL)

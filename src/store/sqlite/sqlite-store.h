@@ -327,6 +327,8 @@ int sqlite_mailbox_find(struct store *base, int64_t account_id, const char *name
 int sqlite_mailbox_list(struct store *base, int64_t account_id, struct store_mailbox **r, size_t *n_r);
 int sqlite_mailbox_get(struct store *base, int64_t account_id, int64_t mailbox_id, struct store_mailbox *r);
 int sqlite_mailbox_modseq_get(struct store *base, int64_t account_id, int64_t mailbox_id, uint64_t *modseq_r);
+/* The current HIGHESTMODSEQ of a mailbox on connection c, or STORE_NOTFOUND. */
+int sqlite_mailbox_modseq(struct sqlite_conn *c, int64_t account_id, int64_t mailbox_id, int64_t *modseq_r);
 int sqlite_mailbox_rename(struct store *base, int64_t account_id, const char *from, const char *to);
 int sqlite_subscribe(struct store *base, int64_t account_id, const char *name, bool on);
 int sqlite_subscriptions(struct store *base, int64_t account_id, char ***names_r, size_t *n_r);
