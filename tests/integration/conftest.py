@@ -16,7 +16,7 @@ import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BIN = os.environ.get("ROOST_BIN", os.path.join(ROOT, "build", "asan", "roost"))
-CORPUS = os.environ.get("ROOST_CORPUS", os.path.join(os.path.dirname(ROOT), "shared", "corpus"))
+CORPUS = os.environ.get("ROOST_CORPUS", os.path.join(ROOT, "tests", "corpus"))
 SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:")
 
 os.environ.setdefault("ASAN_OPTIONS", "abort_on_error=0:detect_leaks=1")

@@ -1,5 +1,5 @@
-"""Real IMAP clients against a real server, with the invocations of
-../shared/clients.md: curl (imap:// and imaps://), Python's imaplib (STARTTLS,
+"""Real IMAP clients against a real server, run as
+their documentation gives: curl (imap:// and imaps://), Python's imaplib (STARTTLS,
 implicit TLS) and imaplib2 (IDLE), imapflow (IDLE, MOVE, CONDSTORE, UTF-8
 SEARCH, BODYSTRUCTURE), imapfilter, getmail6 over IMAP and mutt under tmux.
 The two-way sync tools are in test_imap_sync.py.

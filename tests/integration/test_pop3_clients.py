@@ -1,5 +1,5 @@
 """Real POP3 clients against a real server: fetchmail, getmail6, mpop, curl and
-Python's poplib, with the invocations of ../shared/clients.md. Every client runs
+Python's poplib, run as their documentation gives. Every client runs
 under a timeout, with HOME pointing at a private directory so that lock and pid
 files never collide with anything else on the machine."""
 import os

@@ -1,5 +1,5 @@
-"""Real SMTP, submission and LMTP clients against a real server, with the
-invocations of ../shared/clients.md: swaks (SMTP with PIPELINING, LMTP over TCP
+"""Real SMTP, submission and LMTP clients against a real server, run as
+their documentation gives: swaks (SMTP with PIPELINING, LMTP over TCP
 and a unix socket, STARTTLS + AUTH PLAIN, implicit TLS + AUTH LOGIN, certificate
 verification, refusals), msmtp, curl (smtp:// and smtps://), Python's smtplib
 (SMTP_SSL with SMTPUTF8, smtplib.LMTP), nodemailer, mutt's batch mode and
